@@ -1,0 +1,63 @@
+"""Atomic file writing and small (de)serialisation helpers.
+
+Every output of posepile is written to a temporary name in the destination folder and renamed into place
+only when complete, so an interrupted run never leaves a half-written file under the final name.
+"""
+import contextlib
+import json
+import os
+import pickle
+import tempfile
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode='wb', encoding=None):
+    """Open a temporary file next to `path`; on success fsync and rename it to `path`.
+
+    On any exception the temporary file is removed and `path` is left untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_path = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, mode, encoding=encoding if 'b' not in mode else None) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_path)
+        raise
+
+
+def write_bytes_atomic(path, data):
+    with atomic_write(path, 'wb') as f:
+        f.write(data)
+
+
+def save_pickle(obj, path):
+    with atomic_write(path, 'wb') as f:
+        pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def load_pickle(path):
+    try:
+        with open(path, 'rb') as f:
+            return pickle.load(f)
+    except (pickle.UnpicklingError, EOFError, AttributeError, ModuleNotFoundError) as e:
+        raise ValueError(f'{path}: not a readable pickle ({type(e).__name__}: {e})') from e
+
+
+def save_json(obj, path, indent=None):
+    with atomic_write(path, 'w', encoding='utf-8') as f:
+        json.dump(obj, f, indent=indent)
+
+
+def load_json(path):
+    try:
+        with open(path, encoding='utf-8') as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f'{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}') from e
