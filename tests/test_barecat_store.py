@@ -1,0 +1,188 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from posepile.datasets2d import Pose2DDataset, Pose2DExample
+from posepile.datasets3d import TEST, TRAIN, VALID, Pose3DDataset, Pose3DExample
+from posepile.joint_info import JointInfo
+from posepile.storage import barecat_store
+from posepile.util import masks
+from posepile.util.camera import Camera
+
+
+def _write_jpeg(path, seed):
+    rng = np.random.default_rng(seed)
+    image = cv2.GaussianBlur(rng.integers(0, 255, (64, 48, 3), dtype=np.uint8), (5, 5), 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    return image
+
+
+def make_dataset_3d(root, n_per_split=(5, 2, 3)):
+    rng = np.random.default_rng(0)
+    ji = JointInfo('pelv,rhip,rkne,lhip,lkne,neck', 'pelv-rhip-rkne,pelv-neck')
+    splits = []
+    k = 0
+    for n in n_per_split:
+        examples = []
+        for i in range(n):
+            relpath = f'crops/img_{k:03d}.jpg'
+            _write_jpeg(root / relpath, k)
+            coords = rng.normal(0, 300, (6, 3)).astype(np.float32) + [1000, 2000, 900]
+            coords[rng.integers(0, 6)] = np.nan
+            cam = Camera([1, 2, 3], np.eye(3), [[500, 0, 24], [0, 510, 32], [0, 0, 1]],
+                         [-0.1, 0.01, 0.001, 0.002, 0.0] if k % 2 else None, world_up=(0, 0, 1))
+            cam.turn_towards(target_world_point=[1000, 2000, 900])
+            mask = np.zeros((64, 48), bool)
+            mask[10:40, 5:30] = True
+            examples.append(Pose3DExample(
+                relpath, coords, [3.5, 4.25, 30, 50], cam, activity_name=f'act{k % 3}', scene_name='s',
+                mask=masks.encode(mask), univ_coords=coords * 0.9 if k % 2 else None,
+                parameters={'type': 'smpl', 'betas': np.arange(10, dtype=np.float32)} if k == 0 else None))
+            k += 1
+        splits.append(examples)
+    return Pose3DDataset(ji, *splits)
+
+
+def assert_examples_equal(a, b):
+    assert a.image_path == b.image_path
+    np.testing.assert_allclose(a.world_coords, b.world_coords, atol=1.0, equal_nan=True)
+    assert np.array_equal(np.isnan(a.world_coords), np.isnan(b.world_coords))
+    np.testing.assert_array_equal(a.bbox, b.bbox)
+    np.testing.assert_allclose(a.camera.R, b.camera.R, atol=1e-6)
+    np.testing.assert_allclose(a.camera.t, b.camera.t)
+    np.testing.assert_allclose(a.camera.intrinsic_matrix, b.camera.intrinsic_matrix)
+    assert (a.camera.distortion_coeffs is None) == (b.camera.distortion_coeffs is None)
+    assert a.mask == b.mask
+    assert a.activity_name == b.activity_name
+
+
+def test_export_roundtrip_and_verify(tmp_path):
+    ds = make_dataset_3d(tmp_path)
+    out = tmp_path / 'out'
+    meta = barecat_store.export_dataset(ds, out, image_root=tmp_path)
+    assert meta['counts'] == {'train': 5, 'valid': 2, 'test': 3}
+    store = barecat_store.open_dataset(out)
+    assert store.joint_info == ds.joint_info
+    np.testing.assert_allclose(store.train_bones, ds.train_bones)
+    for split in (TRAIN, VALID, TEST):
+        assert len(store.examples[split]) == len(ds.examples[split])
+        for a, b in zip(ds.examples[split], store.examples[split]):
+            assert_examples_equal(a, b)
+            # Projections through the restored camera agree to far below a pixel.
+            valid = np.isfinite(a.world_coords).all(-1)
+            err = np.abs(a.camera.world_to_image(a.world_coords[valid])
+                         - b.camera.world_to_image(b.world_coords[valid]))
+            assert err.max() < 0.05
+            original = cv2.imread(str(tmp_path / a.image_path))[..., ::-1]
+            assert b.image.shape == original.shape
+            assert np.abs(b.image.astype(int) - original).max() == 0
+    first = store.examples[TRAIN][0]
+    np.testing.assert_array_equal(first.parameters['betas'], np.arange(10))
+    assert barecat_store.verify(out) == []
+
+
+def test_float16_used_only_when_precise():
+    coords = np.array([[1000.0, 2000.0, 900.0], [1300.0, 2100.0, 1700.0]], np.float32)
+    enc = barecat_store.encode_coords(coords, max_error=1.0)
+    assert enc['rows'].dtype == np.float16
+    np.testing.assert_allclose(barecat_store.decode_coords(enc, 3), coords, atol=1.0)
+    far = np.array([[0.0, 0, 0], [60000.0, 0, 0]], np.float32)  # 60 m apart: float16 would lose > 1 mm
+    enc = barecat_store.encode_coords(far, max_error=1.0)
+    assert enc['rows'].dtype == np.float32
+    np.testing.assert_array_equal(barecat_store.decode_coords(enc, 3), far)
+
+
+def test_2d_roundtrip(tmp_path):
+    ji = JointInfo('nose,lsho,rsho')
+    exs = []
+    for i in range(3):
+        _write_jpeg(tmp_path / f'c/{i}.jpg', i)
+        coords = np.array([[10.25, 20.5], [np.nan, np.nan], [30, 40]], np.float32)
+        exs.append(Pose2DExample(f'c/{i}.jpg', coords, [1, 2, 30, 40], extra={'head_box': [1, 2, 3, 4]}))
+    ds = Pose2DDataset(ji, exs)
+    barecat_store.export_dataset(ds, tmp_path / 'out', image_root=tmp_path)
+    store = barecat_store.open_dataset(tmp_path / 'out')
+    got = store.examples[TRAIN][2]
+    np.testing.assert_allclose(got.coords, exs[2].coords, atol=0.1, equal_nan=True)
+    assert got.extra == {'head_box': [1, 2, 3, 4]}
+    assert barecat_store.verify(tmp_path / 'out') == []
+
+
+def test_resume_after_interruption(tmp_path, monkeypatch):
+    ds = make_dataset_3d(tmp_path)
+    out = tmp_path / 'out'
+    calls = {'n': 0}
+    original = barecat_store.encode_example
+
+    def failing(example, split):
+        calls['n'] += 1
+        if calls['n'] == 4:
+            raise KeyboardInterrupt
+        return original(example, split)
+
+    monkeypatch.setattr(barecat_store, 'encode_example', failing)
+    with pytest.raises(KeyboardInterrupt):
+        barecat_store.export_dataset(ds, out, image_root=tmp_path)
+    monkeypatch.setattr(barecat_store, 'encode_example', original)
+    # An unfinished export is not mistaken for a finished one.
+    with pytest.raises(barecat_store.BarecatStoreError, match='did not finish'):
+        barecat_store.open_dataset(out)
+    assert any('unfinished export' in p for p in barecat_store.verify(out))
+    barecat_store.export_dataset(ds, out, image_root=tmp_path)
+    assert barecat_store.verify(out) == []
+    store = barecat_store.open_dataset(out)
+    for a, b in zip(ds.iter_examples(), store.iter_examples()):
+        assert_examples_equal(a, b)
+
+
+def _shards(out, name):
+    return sorted(Path(out).glob(f'{name}-shard-*'))
+
+
+def test_verify_reports_corruption_truncation_and_missing_shards(tmp_path):
+    ds = make_dataset_3d(tmp_path)
+    out = tmp_path / 'out'
+    barecat_store.export_dataset(ds, out, image_root=tmp_path, shard_size_limit=4000)
+    image_shards = _shards(out, 'images.barecat')
+    assert len(image_shards) >= 3
+    # Flip a byte in the middle of the first image shard.
+    data = bytearray(image_shards[0].read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    image_shards[0].write_bytes(bytes(data))
+    # Truncate the second, delete the last.
+    image_shards[1].write_bytes(image_shards[1].read_bytes()[:100])
+    image_shards[-1].unlink()
+    problems = barecat_store.verify(out)
+    text = '\n'.join(problems)
+    assert 'fails its CRC32C checksum' in text and image_shards[0].name in text
+    assert 'truncated' in text and image_shards[1].name in text
+    assert 'missing shard' in text and image_shards[-1].name in text
+    result = subprocess.run([sys.executable, '-m', 'posepile.cli', 'verify', str(out)],
+                            capture_output=True, text=True)
+    assert result.returncode != 0
+    assert 'CRC32C' in result.stdout
+
+
+def test_multiprocess_readers(tmp_path):
+    import multiprocessing
+    ds = make_dataset_3d(tmp_path)
+    out = tmp_path / 'out'
+    barecat_store.export_dataset(ds, out, image_root=tmp_path)
+    store = barecat_store.open_dataset(out)
+    store.examples[TRAIN][0]  # open handles in the parent before forking
+    ctx = multiprocessing.get_context('fork')
+    with ctx.Pool(2) as pool:
+        paths = pool.map(_read_path, [(store, i) for i in range(5)])
+    assert paths == [ex.image_path for ex in ds.examples[TRAIN]]
+
+
+def _read_path(args):
+    store, i = args
+    ex = store.examples[TRAIN][i]
+    assert ex.image.shape == (64, 48, 3)
+    return ex.image_path
