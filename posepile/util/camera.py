@@ -28,7 +28,9 @@ class Camera:
                 raise ValueError('Give either extrinsic_matrix or optical_center/rot_world_to_cam, not both')
             extrinsic_matrix = np.asarray(extrinsic_matrix, np.float64)
             rot_world_to_cam = extrinsic_matrix[:3, :3]
-            optical_center = -rot_world_to_cam.T @ extrinsic_matrix[:3, 3]
+            # Solve rather than transpose: published rotations are often rounded and not exactly
+            # orthonormal, and R @ (X - C) must reproduce R @ X + t exactly.
+            optical_center = -np.linalg.solve(rot_world_to_cam, extrinsic_matrix[:3, 3])
 
         self.R = np.eye(3) if rot_world_to_cam is None else np.array(rot_world_to_cam, np.float64)
         self.t = np.zeros(3) if optical_center is None else np.array(
