@@ -91,7 +91,7 @@ def test_float16_used_only_when_precise():
     enc = barecat_store.encode_coords(coords, max_error=1.0)
     assert enc['rows'].dtype == np.float16
     np.testing.assert_allclose(barecat_store.decode_coords(enc, 3), coords, atol=1.0)
-    far = np.array([[0.0, 0, 0], [60000.0, 0, 0]], np.float32)  # 60 m apart: float16 would lose > 1 mm
+    far = np.array([[0.0, 0, 0], [60010.0, 0, 0]], np.float32)  # 60 m apart: float16 steps are 16 mm there
     enc = barecat_store.encode_coords(far, max_error=1.0)
     assert enc['rows'].dtype == np.float32
     np.testing.assert_array_equal(barecat_store.decode_coords(enc, 3), far)

@@ -42,8 +42,6 @@ def _blob_centroids(gray, n):
 
 
 def test_dataloader_with_workers_gives_fixed_size_items_with_joints_on_content(tmp_path, monkeypatch):
-    monkeypatch.setattr('posepile.util.improc.decode_jpeg', lambda data: cv2.imdecode(
-        np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1], raising=False)
     ds = _marker_dataset(tmp_path)
     barecat_store.export_dataset(ds, tmp_path / 'bc', image_root=tmp_path)
     from posepile.storage.torch import TorchPoseDataset
