@@ -1,0 +1,131 @@
+"""Frames from videos, written as JPEG files that line up with annotation rows.
+
+Index base: frame index 0 is the FIRST decoded frame of the video (every frame the decoder returns counts,
+in presentation order). Annotation row i of a dataset whose annotations start with the video therefore
+matches `frame_{i:06d}.jpg`. Datasets whose annotations are offset say so in their own module.
+"""
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from posepile.util import improc
+
+logger = logging.getLogger(__name__)
+
+FRAME_NAME_PATTERN = 'frame_{:06d}.jpg'
+
+
+class VideoReadError(RuntimeError):
+    """A video could not be (fully) decoded. `last_good_frame` is the last index decoded, or -1."""
+
+    def __init__(self, path, last_good_frame, reason):
+        self.path = str(path)
+        self.last_good_frame = last_good_frame
+        super().__init__(f'{path}: video decoding failed after frame {last_good_frame} '
+                         f'(0-based; frames up to it were kept): {_short_reason(reason)}')
+
+
+def _short_reason(reason):
+    """First line of an ffmpeg error plus its last meaningful lines (not the whole build banner)."""
+    lines = [line.strip() for line in str(reason).splitlines() if line.strip()]
+    if len(lines) <= 3:
+        return ' | '.join(lines)
+    tail = [line for line in lines if 'rror' in line or 'not found' in line or 'nvalid' in line][-2:]
+    return ' | '.join([lines[0]] + tail)
+
+
+def iter_frames(video_path):
+    """Yield (index, RGB uint8 frame) for every frame, 0-based, via imageio's ffmpeg plugin."""
+    import imageio.v2 as imageio
+    video_path = Path(video_path)
+    if not video_path.exists():
+        raise FileNotFoundError(f'video not found: {video_path}')
+    last = -1
+    try:
+        reader = imageio.get_reader(str(video_path), format='FFMPEG')
+    except Exception as e:  # imageio raises OSError/RuntimeError variants for broken containers
+        raise VideoReadError(video_path, -1, e) from e
+    try:
+        for index, frame in enumerate(reader):
+            last = index
+            yield index, np.asarray(frame)
+    except (OSError, RuntimeError, ValueError) as e:
+        raise VideoReadError(video_path, last, e) from e
+    finally:
+        reader.close()
+
+
+def count_frames(video_path):
+    """Number of decodable frames (decodes the whole stream: exact, not the container's estimate)."""
+    n = 0
+    for n, _ in enumerate(iter_frames(video_path), start=1):
+        pass
+    return n
+
+
+def extract_frames(video_path, out_dir, frame_indices=None, every_nth=1, quality=95,
+                   name_pattern=FRAME_NAME_PATTERN, expected_n_frames=None, progress=False):
+    """Write chosen frames of `video_path` as JPEGs into `out_dir`; return the list of written indices.
+
+    frame_indices: iterable of 0-based indices to keep (else every `every_nth` frame, starting at 0).
+    Existing readable files are kept (resumable); decoding stops after the last wanted frame. Each file is
+    written atomically, so an interrupted run never leaves a truncated JPEG under a final name.
+    A video that ends early or breaks raises VideoReadError naming the file and the last good frame,
+    after everything decodable up to there was written. With expected_n_frames, a video that ends
+    cleanly but has fewer frames than that also raises VideoReadError.
+    """
+    out_dir = Path(out_dir)
+    wanted = None if frame_indices is None else sorted(set(int(i) for i in frame_indices))
+    last_wanted = None if wanted is None else (wanted[-1] if wanted else -1)
+    wanted_set = None if wanted is None else set(wanted)
+
+    def is_wanted(i):
+        return (i in wanted_set) if wanted_set is not None else (i % every_nth == 0)
+
+    if wanted is not None and all(improc.is_readable_image(out_dir / name_pattern.format(i)) for i in wanted):
+        return wanted
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    last_decoded = -1
+    frames = iter_frames(video_path)
+    if progress:
+        from tqdm import tqdm
+        frames = tqdm(frames, desc=Path(video_path).name, total=expected_n_frames, mininterval=2)
+    for index, frame in frames:
+        last_decoded = index
+        if last_wanted is not None and index > last_wanted:
+            break
+        if not is_wanted(index):
+            continue
+        path = out_dir / name_pattern.format(index)
+        if not improc.is_readable_image(path):
+            improc.write_jpeg_atomic(path, frame, quality)
+        written.append(index)
+    if wanted is not None and last_decoded < last_wanted:
+        raise VideoReadError(video_path, last_decoded,
+                             f'the video ended before wanted frame {last_wanted}')
+    if expected_n_frames is not None and wanted is None and last_decoded + 1 < expected_n_frames:
+        raise VideoReadError(video_path, last_decoded,
+                             f'expected {expected_n_frames} frames, the video has {last_decoded + 1}')
+    return written
+
+
+def write_video(path, frames, fps, quality=8):
+    """Encode RGB uint8 frames to an H.264 mp4 (atomically: temp name, then rename)."""
+    import imageio.v2 as imageio
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + '.partial' + path.suffix)
+    writer = imageio.get_writer(str(tmp), format='FFMPEG', fps=fps, codec='libx264', quality=quality,
+                                macro_block_size=8, ffmpeg_log_level='error',
+                                output_params=['-pix_fmt', 'yuv420p', '-movflags', '+faststart'])
+    try:
+        for frame in frames:
+            writer.append_data(np.asarray(frame))
+    except BaseException:
+        writer.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    writer.close()
+    tmp.replace(path)
