@@ -11,6 +11,12 @@ import tempfile
 from pathlib import Path
 
 
+def _current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode='wb', encoding=None):
     """Open a temporary file next to `path`; on success fsync and rename it to `path`.
@@ -20,6 +26,7 @@ def atomic_write(path, mode='wb', encoding=None):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_path = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    os.chmod(tmp_path, 0o666 & ~_current_umask())  # mkstemp makes 0600 files; use normal permissions
     try:
         with os.fdopen(fd, mode, encoding=encoding if 'b' not in mode else None) as f:
             yield f
