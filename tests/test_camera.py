@@ -174,3 +174,17 @@ def test_extrinsic_matrix_round_trip_and_validation():
         Camera(distortion_coeffs=[1, 2, 3])
     with pytest.raises(ValueError, match='Unknown distortion model'):
         Camera(distortion_model='fisheye')
+
+
+@pytest.mark.parametrize('dist', [DIST5, DIST8])
+def test_grid_interpolated_reprojection_maps_match_exact_maps(dist):
+    from posepile.util.camera import get_reprojection_maps
+    old = Camera([0, 0, 0], None, [[600, 0, 320], [0, 600, 240], [0, 0, 1]], dist, world_up=(0, -1, 0))
+    new = old.copy().undistort()
+    new.rotate(yaw=0.2, pitch=0.1).zoom(0.5).shift_image([-100, -50])  # wide view: reaches the lens' edge
+    exact_x, exact_y = get_reprojection_maps(old, new, (400, 500), grid_step=1)
+    fast_x, fast_y = get_reprojection_maps(old, new, (400, 500))
+    valid = exact_x > -1e5
+    np.testing.assert_array_equal(valid, fast_x > -1e5)
+    assert np.abs(exact_x - fast_x)[valid].max() < 0.01
+    assert np.abs(exact_y - fast_y)[valid].max() < 0.01

@@ -275,6 +275,8 @@ def make_crop_tasks(data_root=None):
     for camera_name in sorted(cameras):
         camera = cameras[camera_name]
         truth = fileio.load_json(root / 'truth_masks' / f'{camera_name}.json')
+        small_camera = camera.copy().scale_output(0.25)
+        small_rays = scene.camera_rays(small_camera, (imshape[0] // 4, imshape[1] // 4))
         for frame, (split, people) in sorted(wanted.items()):
             relpath = frame_relpath(camera_name, frame)
             if relpath not in detections:
@@ -284,7 +286,7 @@ def make_crop_tasks(data_root=None):
             matches = associate_boxes(gt_boxes, detections[relpath], min_iou=MIN_ASSOCIATION_IOU)
             for person in sorted(set(people)):
                 stats['people'] += 1
-                full_area = _unoccluded_area(camera, poses[person, frame], person, imshape)
+                full_area = _unoccluded_area(small_camera, small_rays, poses[person, frame], person)
                 visible = masks.area(truth[frame][person])
                 in_image = boxes.contains(full_box, joints2d[person]).sum()
                 if full_area == 0 or visible < MIN_VISIBLE_FRACTION * full_area or in_image < 10:
@@ -304,16 +306,13 @@ def make_crop_tasks(data_root=None):
     return tasks, stats
 
 
-def _unoccluded_area(camera, pose, person_index, imshape):
-    """Pixel area the person would cover if alone (cheap: the projected ellipsoid boxes' union is too
-    crude, so the person is rendered alone at a quarter of the resolution)."""
-    small = camera.copy().scale_output(0.25)
-    shape = (imshape[0] // 4, imshape[1] // 4)
-    rays = scene.camera_rays(small, shape)
-    _, person_id = scene.render_people(small, rays, [pose if i == person_index else _far_away(pose)
-                                                     for i in range(person_index + 1)],
+def _unoccluded_area(small_camera, small_rays, pose, person_index, scale=4):
+    """Pixel area the person would cover if alone, from a render at 1/scale resolution."""
+    shape = small_rays.shape[:2]
+    _, person_id = scene.render_people(small_camera, small_rays, [pose if i == person_index else _far_away(pose)
+                                                                  for i in range(person_index + 1)],
                                        np.zeros((*shape, 3), np.float32), np.full((*shape, 2), np.nan))
-    return int(np.sum(person_id == person_index)) * 16
+    return int(np.sum(person_id == person_index)) * scale * scale
 
 
 def _far_away(pose):
