@@ -78,11 +78,10 @@ def yolo_decode(rows, score_threshold, person_class=COCO_PERSON_CLASS, scale_x=1
 
 
 def _finish(dets, nms_iou, imshape=None):
-    """NMS + clipping to the image; float32 (N, 5)."""
+    """Clipping to the image, then NMS (so that kept boxes overlap at most nms_iou as returned)."""
     dets = np.asarray(dets, np.float32).reshape(-1, 5)
     if len(dets) == 0:
         return dets
-    dets = dets[nms(dets[:, :4], dets[:, 4], nms_iou)]
     if imshape is not None:
         x1 = np.clip(dets[:, 0], 0, imshape[1])
         y1 = np.clip(dets[:, 1], 0, imshape[0])
@@ -90,7 +89,7 @@ def _finish(dets, nms_iou, imshape=None):
         y2 = np.clip(dets[:, 1] + dets[:, 3], 0, imshape[0])
         dets = np.stack([x1, y1, x2 - x1, y2 - y1, dets[:, 4]], 1).astype(np.float32)
         dets = dets[(dets[:, 2] > 1) & (dets[:, 3] > 1)]
-    return dets
+    return dets[nms(dets[:, :4], dets[:, 4], nms_iou)]
 
 
 class Detector:
@@ -119,6 +118,8 @@ class HogDetector(Detector):
         image = image_rgb
         if self.upscale > 1:
             image = cv2.resize(image_rgb, None, fx=self.upscale, fy=self.upscale, interpolation=cv2.INTER_LINEAR)
+        if image.shape[0] < 128 or image.shape[1] < 64:  # smaller than the detection window (and
+            return np.zeros((0, 5), np.float32)          # OpenCV crashes on such input)
         rects, weights = self.hog.detectMultiScale(
             image, winStride=(8, 8), padding=(16, 16), scale=self.scale_step, hitThreshold=0,
             groupThreshold=0)
