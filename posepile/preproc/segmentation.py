@@ -32,8 +32,10 @@ PASCAL_PERSON_CLASS = 15
 
 
 class Segmenter:
-    def segment(self, image_rgb, person_boxes, joints2d=None, edges=None):
-        """One RLE per box. joints2d: per person (J, 2) px (NaN allowed); edges: list of (i, j)."""
+    def segment(self, image_rgb, person_boxes, joints2d=None, edges=None, other_joints2d=None,
+                others_in_front=None):
+        """One RLE per box. joints2d: per person (J, 2) px (NaN allowed); edges: list of (i, j).
+        other_joints2d: skeletons (J, 2) of further people in the image that must not be included."""
         raise NotImplementedError
 
 
@@ -46,16 +48,24 @@ class GrabCutSegmenter(Segmenter):
         self.work_side_px = work_side_px
         self.box_margin = box_margin
 
-    def segment(self, image_rgb, person_boxes, joints2d=None, edges=None):
+    def segment(self, image_rgb, person_boxes, joints2d=None, edges=None, other_joints2d=None,
+                others_in_front=None):
+        """others_in_front: per skeleton of other_joints2d, whether it is closer to the camera than the
+        segmented person(s) (then it may cover them); unknown = behind (only marks the surroundings)."""
         imshape = image_rgb.shape[:2]
         results = []
         for i_person, box in enumerate(person_boxes):
             joints = None if joints2d is None else joints2d[i_person]
+            # everybody else in the image is background for this person
+            in_front = list(others_in_front or [False] * len(other_joints2d or []))
+            others = list(zip(other_joints2d or [], in_front))
+            if joints2d is not None:
+                others += [(j, False) for k, j in enumerate(joints2d) if k != i_person]
             results.append(self._segment_one(image_rgb, np.asarray(box[:4], np.float64), joints, edges,
-                                             imshape))
+                                             imshape, others))
         return results
 
-    def _segment_one(self, image, box, joints, edges, imshape):
+    def _segment_one(self, image, box, joints, edges, imshape, other_skeletons=()):
         region = boxes.intersection(boxes.expand(box, self.box_margin * 1.2), boxes.full_box(imshape))
         if region[2] < 2 or region[3] < 2:
             return masks.empty(imshape)
@@ -87,6 +97,20 @@ class GrabCutSegmenter(Segmenter):
                     if np.all(np.isfinite(a)) and np.all(np.isfinite(b)):
                         cv2.line(seed, tuple(np.round(a).astype(int)), tuple(np.round(b).astype(int)),
                                  int(label), thickness)
+            own_sure = seed == cv2.GC_FGD
+            own_probable = seed == cv2.GC_PR_FGD
+            thickness = max(1, int(round(0.03 * box_side_work)))
+            for other, is_in_front in other_skeletons:
+                other_lines = np.zeros(work_shape, np.uint8)
+                other_work = to_work(other)
+                for i, j in edges:
+                    a, b = other_work[i], other_work[j]
+                    if np.all(np.isfinite(a)) and np.all(np.isfinite(b)):
+                        cv2.line(other_lines, tuple(np.round(a).astype(int)), tuple(np.round(b).astype(int)),
+                                 1, thickness)
+                # a person in front covers ours; one behind is hidden where our limbs are
+                overwrite = ~own_sure if is_in_front else ~(own_sure | own_probable)
+                seed[(other_lines > 0) & overwrite] = cv2.GC_BGD
         else:
             # No skeleton: a central ellipse of the box is probable foreground.
             centre = tuple(np.round(to_work(boxes.center(box))).astype(int))
@@ -173,7 +197,8 @@ class SemanticSegmenter(Segmenter):
             scores /= scores.sum(0, keepdims=True)
         return scores[self.person_class]
 
-    def segment(self, image_rgb, person_boxes, joints2d=None, edges=None):
+    def segment(self, image_rgb, person_boxes, joints2d=None, edges=None, other_joints2d=None,
+                others_in_front=None):
         foreground = (self.person_probability(image_rgb) > self.threshold).astype(np.uint8)
         return [masks.encode(best_component_for_box(foreground, np.asarray(box[:4]))) for box in person_boxes]
 
@@ -238,8 +263,13 @@ def make_segmenter(spec='grabcut'):
     raise ValueError(f'unknown segmenter {spec!r}; use grabcut, onnx:MODEL.onnx or tf:SAVED_MODEL_DIR')
 
 
-def segment_examples(examples, segmenter_spec='grabcut', joint_edges=None, data_root=None, desc='segment'):
-    """Masks for a list of (cropped) examples: list of RLE, one per example, in order."""
+def segment_examples(examples, segmenter_spec='grabcut', joint_edges=None, data_root=None, desc='segment',
+                     other_people_world=None):
+    """Masks for a list of (cropped) examples: list of RLE, one per example, in order.
+
+    other_people_world: optional, per example a list of (J, 3) world coordinates (mm) of the other people
+    in the same frame; they are projected into the crop and kept out of the mask.
+    """
     from tqdm import tqdm
 
     from posepile.util import improc
@@ -248,14 +278,20 @@ def segment_examples(examples, segmenter_spec='grabcut', joint_edges=None, data_
         data_root = get_data_root()
     segmenter = make_segmenter(segmenter_spec)
     results = []
-    for example in tqdm(examples, desc=desc, mininterval=2, disable=None):
+    for i_example, example in enumerate(tqdm(examples, desc=desc, mininterval=2, disable=None)):
         image = improc.imread_rgb(Path(data_root) / example.image_path)
         joints2d = None
         if getattr(example, 'world_coords', None) is not None and example.camera is not None:
             joints2d = [example.camera.world_to_image(example.world_coords)]
         elif getattr(example, 'coords', None) is not None:
             joints2d = [example.coords]
-        results.append(segmenter.segment(image, [example.bbox], joints2d, joint_edges)[0])
+        others, in_front = None, None
+        if other_people_world is not None and example.camera is not None:
+            own_depth = np.nanmean(example.camera.world_to_camera(example.world_coords)[:, 2])
+            others = [example.camera.world_to_image(w) for w in other_people_world[i_example]]
+            in_front = [np.nanmean(example.camera.world_to_camera(w)[:, 2]) < own_depth
+                        for w in other_people_world[i_example]]
+        results.append(segmenter.segment(image, [example.bbox], joints2d, joint_edges, others, in_front)[0])
     return results
 
 

@@ -328,9 +328,11 @@ def crop_stage(shard=None, n_workers=None, data_root=None):
                    data_root=data_root)
 
 
-def _segment_chunk(examples, data_root):
+def _segment_chunk(chunk, data_root):
     from posepile.preproc.segmentation import segment_examples
-    return segment_examples(examples, 'grabcut', scene.joint_info().stick_figure_edges, data_root=data_root)
+    examples, others = chunk
+    return segment_examples(examples, 'grabcut', scene.joint_info().stick_figure_edges, data_root=data_root,
+                            other_people_world=others)
 
 
 def segment_stage(segmenter_spec='grabcut', n_workers=None, data_root=None):
@@ -345,8 +347,14 @@ def segment_stage(segmenter_spec='grabcut', n_workers=None, data_root=None):
     results = load_crop_results(work_dir(data_root) / 'crops')
     examples = [example for _, example in results]
     root = str(data_root or get_data_root())
+    poses = load_poses(raw_root(data_root) / 'joints3d_mm.npz')
+    # the other people of the same frame are kept out of each person's mask
+    others = []
+    for key, _ in results:
+        frame, person = int(key.split('/')[2]), int(key.split('/')[3])
+        others.append([poses[p, frame] for p in range(poses.shape[0]) if p != person])
     if segmenter_spec == 'grabcut':
-        chunks = [examples[i::8] for i in range(8)]
+        chunks = [(examples[i::8], others[i::8]) for i in range(8)]
         chunk_masks = parallel_map(functools.partial(_segment_chunk, data_root=root), chunks,
                                    n_workers=n_workers, desc='segment')
         predicted = [None] * len(examples)
