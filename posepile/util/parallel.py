@@ -2,6 +2,7 @@
 import multiprocessing
 import os
 import re
+import threading
 
 _SHARD_RE = re.compile(r'^\s*(\d+)\s*/\s*(\d+)\s*$')
 
@@ -65,6 +66,9 @@ def parallel_map(fn, items, n_workers=None, desc=None, chunksize=1):
     if n_workers <= 1:
         return [fn(item) for item in tqdm(items, desc=desc, mininterval=2, disable=None)]
     context = multiprocessing.get_context('spawn')
+    # tqdm would otherwise create a multiprocessing lock (a named semaphore) that the spawn resource
+    # tracker reports as leaked at exit; the bar is only updated from this process anyway.
+    tqdm.set_lock(threading.RLock())
     with context.Pool(n_workers, initializer=_init_worker) as pool:
         return list(tqdm(pool.imap(fn, items, chunksize=chunksize), total=len(items), desc=desc,
                          mininterval=2, disable=None))
