@@ -4,4 +4,4 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$repo_root/scripts/setup_env.sh"
 cd "$repo_root"
-exec python -m pytest -q "$@"
+exec python -m pytest -q -n 2 "$@"
