@@ -29,13 +29,15 @@ def save_predictions(path, image_paths, coords, key='coords3d_pred_world'):
         np.savez(f, image_path=np.array([str(p) for p in image_paths]), **{key: coords})
 
 
-def load_predictions(path, expected_image_paths, n_joints, coord_key=COORD_KEYS, cameras=None):
+def load_predictions(path, expected_image_paths, n_joints, coord_key=COORD_KEYS, cameras=None,
+                     normalize_path=None):
     """{image_path: (J, 3) float64 world mm}, after checking the file against the expected examples.
 
     Raises PredictionError naming the file and the first offenders for: unreadable file, missing keys,
     wrong shapes or joint count, duplicate / unknown / missing image paths, NaN or inf values, and values
     that look like metres instead of millimetres. `cameras` (aligned with expected_image_paths) are needed
-    for camera-frame predictions.
+    for camera-frame predictions. n_joints: an int or a tuple of accepted joint counts.
+    normalize_path: optional function applied to the file's image paths before matching.
     """
     try:
         data = np.load(path, allow_pickle=False)
@@ -52,13 +54,16 @@ def load_predictions(path, expected_image_paths, n_joints, coord_key=COORD_KEYS,
                                   f'found {keys}')
         key = present[0]
         image_paths = [str(p) for p in data['image_path']]
+        if normalize_path is not None:
+            image_paths = [normalize_path(p) for p in image_paths]
         coords = np.asarray(data[key], np.float64)
     if coords.ndim != 3 or coords.shape[2] != 3 or coords.shape[0] != len(image_paths):
-        raise PredictionError(f'{path}: "{key}" must have shape ({len(image_paths)}, {n_joints}, 3), '
+        raise PredictionError(f'{path}: "{key}" must have shape ({len(image_paths)}, joints, 3), '
                               f'got {coords.shape}')
-    if coords.shape[1] != n_joints:
-        raise PredictionError(f'{path}: predictions have {coords.shape[1]} joints, the benchmark has '
-                              f'{n_joints}')
+    allowed_joints = (n_joints,) if np.isscalar(n_joints) else tuple(n_joints)
+    if coords.shape[1] not in allowed_joints:
+        raise PredictionError(f'{path}: predictions have {coords.shape[1]} joints, the benchmark takes '
+                              f'{" or ".join(map(str, allowed_joints))}')
     seen, duplicates = set(), []
     for p in image_paths:
         if p in seen:
