@@ -35,8 +35,8 @@ def load_predictions(path, expected_image_paths, n_joints, coord_key=COORD_KEYS,
 
     Raises PredictionError naming the file and the first offenders for: unreadable file, missing keys,
     wrong shapes or joint count, duplicate / unknown / missing image paths, NaN or inf values, and values
-    that look like metres instead of millimetres. `cameras` (aligned with expected_image_paths) are needed
-    for camera-frame predictions. n_joints: an int or a tuple of accepted joint counts.
+    that look like metres instead of millimetres. With `cameras` (aligned with expected_image_paths),
+    camera-frame predictions are converted to world coordinates, else returned as they are. n_joints: an int or a tuple of accepted joint counts.
     normalize_path: optional function applied to the file's image paths before matching.
     """
     try:
@@ -90,9 +90,7 @@ def load_predictions(path, expected_image_paths, n_joints, coord_key=COORD_KEYS,
         raise PredictionError(f'{path}: pose extents are about {spread:.3g} units; predictions must be in '
                               'millimetres (metres given? multiply by 1000)')
     result = dict(zip(image_paths, coords))
-    if key == 'coords3d_pred_cam':
-        if cameras is None:
-            raise PredictionError(f'{path}: camera-frame predictions need the examples\' cameras')
+    if key == 'coords3d_pred_cam' and cameras is not None:  # else the caller uses camera coordinates
         for p, camera in zip(expected, cameras):
             result[p] = camera.camera_to_world(result[p])
     return result

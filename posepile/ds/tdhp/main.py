@@ -103,3 +103,52 @@ def load_train_cameras(path):
     if not cameras:
         raise TDHPFormatError(f'{path}: no cameras found')
     return cameras
+
+
+# ------------------------------------------------------------------------------------------------
+# Test set ground truth (TS1-TS6)
+TEST_SEQUENCES = ('TS1', 'TS2', 'TS3', 'TS4', 'TS5', 'TS6')
+TEST_JOINT_NAMES = 'htop,neck,rsho,relb,rwri,lsho,lelb,lwri,rhip,rkne,rank,lhip,lkne,lank,pelv,spin,head'
+TEST_ROOT_INDEX = 14
+VALID_FRAMES_PER_SEQUENCE = {'TS1': 603, 'TS2': 540, 'TS3': 505, 'TS4': 553, 'TS5': 276, 'TS6': 452}
+SCENES = {'GS': ('TS1', 'TS2'), 'noGS': ('TS3', 'TS4'), 'Outdoor': ('TS5', 'TS6')}
+ACTIVITY_NAMES = ('Standing/Walking', 'Exercising', 'Sitting', 'Reaching/Crouching', 'On The Floor', 'Sports',
+                  'Miscellaneous')
+
+
+def load_test_annotations(annot_data_mat_path):
+    """Dict of arrays from a test sequence's annot_data.mat (MATLAB v7.3 = HDF5): annot3 and univ_annot3
+    (N, 17, 3) mm camera frame, annot2 (N, 17, 2) px, valid_frame (N,) bool, activity (N,) int 1..7."""
+    import h5py
+    path = str(annot_data_mat_path)
+    try:
+        with h5py.File(path, 'r') as f:
+            result = {
+                'annot3': np.asarray(f['annot3'], np.float64).reshape(-1, 17, 3),
+                'univ_annot3': np.asarray(f['univ_annot3'], np.float64).reshape(-1, 17, 3),
+                'annot2': np.asarray(f['annot2'], np.float64).reshape(-1, 17, 2),
+                'valid_frame': np.asarray(f['valid_frame']).reshape(-1).astype(bool),
+                'activity': np.asarray(f['activity_annotation']).reshape(-1).astype(np.int64),
+            }
+    except (OSError, KeyError) as e:
+        raise TDHPFormatError(f'{path}: not a readable MPI-INF-3DHP annot_data.mat ({e})') from e
+    n = len(result['valid_frame'])
+    for key in ('annot3', 'univ_annot3', 'annot2', 'activity'):
+        if len(result[key]) != n:
+            raise TDHPFormatError(f'{path}: {key} has {len(result[key])} frames, valid_frame has {n}')
+    return result
+
+
+def test_image_relpath(sequence, frame_index):
+    """Path relative to DATA_ROOT of a test frame; frame_index is 0-based, file names are 1-based."""
+    return f'tdhp/{sequence}/imageSequence/img_{frame_index + 1:06d}.jpg'
+
+
+def test_camera(root, sequence):
+    """The calibrated test camera of a sequence (from test_util/camera_calibration/*.calib)."""
+    from pathlib import Path
+    name = 'ts1-4cameras.calib' if sequence in ('TS1', 'TS2', 'TS3', 'TS4') else 'ts5-6cameras.calib'
+    path = Path(root) / 'test_util' / 'camera_calibration' / name
+    if not path.exists():
+        raise FileNotFoundError(f'{path} not found: extract test_util from the 3DHP test set archive')
+    return load_calib(path)
