@@ -6,9 +6,9 @@ that training-time augmentation (rotation up to 30 deg, shifts, zoom-out) never 
 image is resampled so that the person's longer box side becomes at most 384 px (never upsampled > 1.2x).
 World coordinates are unchanged: projecting them with the example's new camera lands on the crop.
 
-When the crop is smaller than the source, the needed region is first area-averaged in linear light (gamma
-2.2 undone, then re-applied) to about the output size, so shrinking neither aliases nor darkens fine detail;
-the remaining warp is bicubic at about 1:1. When the crop is at most 1/2, 1/4 or 1/8 of the
+When the crop is much smaller than the source, the needed region is first box-filtered in linear light
+(gamma 2.2 undone, then re-applied) to about the output size, so shrinking neither aliases nor darkens fine
+detail; the remaining warp runs at about 1:1 (bilinear by default, bicubic on request). When the crop is at most 1/2, 1/4 or 1/8 of the
 source resolution the JPEG is decoded at that reduced size in the DCT domain, which is much faster.
 """
 import copy
@@ -108,24 +108,15 @@ def _source_region(old_camera, new_camera, output_shape, imshape, margin=4):
     return x0, y0, x1, y1
 
 
-def _scale_camera_axes(camera, factor_x, factor_y):
-    """Adapt a camera to an image resized by (factor_x, factor_y) (pixel centres at integers)."""
-    camera = camera.copy()
-    K = camera.intrinsic_matrix
-    K[0] *= factor_x
-    K[0, 2] += (factor_x - 1) / 2
-    K[1] *= factor_y
-    K[1, 2] += (factor_y - 1) / 2
-    return camera
-
-
 def render_crop(image, old_camera, new_camera, output_shape, image_adjustments_3dhp=False,
-                decode_scale=1):
+                decode_scale=1, interpolation=cv2.INTER_LINEAR):
     """Resample `image` (uint8 RGB, possibly decoded at 1/decode_scale) into the crop.
 
-    Only the source region the crop needs is touched. When the crop shrinks the source, the region is
-    first area-averaged in linear light to about the output resolution (gamma-correct antialiasing);
-    the remaining rotation/perspective/distortion warp then runs at about 1:1 with bicubic interpolation.
+    Only the source region the crop needs is touched. When the crop shrinks the source by 1.5x or more,
+    the region is first box-filtered by the nearest integer factor in linear light (gamma-correct
+    antialiasing); the remaining rotation/perspective/distortion warp then runs at close to 1:1 with
+    `interpolation` (bilinear by default: 8x faster than OpenCV's bicubic remap, and at most a 1.2x
+    enlargement remains; pass cv2.INTER_CUBIC for the original's bicubic).
     """
     if decode_scale != 1:
         old_camera = old_camera.copy().scale_output(1 / decode_scale)
@@ -133,13 +124,12 @@ def render_crop(image, old_camera, new_camera, output_shape, image_adjustments_3
     region = image[y0:y1, x0:x1]
     region_camera = old_camera.copy().shift_image([-x0, -y0])
     scale = new_camera.intrinsic_matrix[0, 0] / region_camera.intrinsic_matrix[0, 0]
-    if scale < 0.95:
-        new_width = max(1, int(round(region.shape[1] * scale)))
-        new_height = max(1, int(round(region.shape[0] * scale)))
-        region_camera = _scale_camera_axes(region_camera, new_width / region.shape[1],
-                                           new_height / region.shape[0])
-        region = improc.resize_gamma_correct(np.ascontiguousarray(region), new_width, new_height)
-    result = reproject_image(region, region_camera, new_camera, output_shape, interp=cv2.INTER_CUBIC)
+    factor = int(round(1 / scale)) if scale < 1 / 1.5 else 1
+    if factor > 1 and min(region.shape[:2]) >= factor:
+        region = improc.downscale_gamma_correct(region, factor)
+        region_camera = region_camera.scale_output(1 / factor)
+        scale *= factor
+    result = reproject_image(region, region_camera, new_camera, output_shape, interp=interpolation)
     if image_adjustments_3dhp:
         result = improc.white_balance_3dhp(result)
     return result
@@ -179,7 +169,8 @@ def _trivial_camera(imshape):
 
 def make_efficient_example(example, new_image_relpath, *, further_expansion_factor=1.0,
                            image_adjustments_3dhp=False, horizontal_flip=False, extreme_perspective=False,
-                           data_root=None, skip_existing=True, downscale_at_decode=True):
+                           data_root=None, skip_existing=True, downscale_at_decode=True,
+                           interpolation=cv2.INTER_LINEAR):
     """Write the crop of `example` to `data_root/new_image_relpath` (JPEG q95, atomically) and return a
     new example whose image_path, camera, bbox, mask (and 2D coords) refer to the crop.
 
@@ -210,7 +201,7 @@ def make_efficient_example(example, new_image_relpath, *, further_expansion_fact
         else:
             decode_scale = 1
         crop = render_crop(image, old_camera, new_camera, output_shape, image_adjustments_3dhp,
-                           decode_scale)
+                           decode_scale, interpolation)
         if horizontal_flip:
             crop = crop[:, ::-1]
         out_path.parent.mkdir(parents=True, exist_ok=True)

@@ -242,7 +242,8 @@ class Camera:
             step = np.stack([dx, dy], axis=-1)
             step[~np.isfinite(step)] = 0
             estimate[active] = est - step
-            still = np.max(np.abs(step), axis=1) > 1e-13
+            # 1e-11 in normalised coordinates is ~1e-8 px; the numerical Jacobian cannot do much better
+            still = np.max(np.abs(step), axis=1) > 1e-11
             active_idx = np.nonzero(active)[0]
             active[active_idx[~still]] = False
         return estimate.reshape(shape)
@@ -399,10 +400,13 @@ def get_reprojection_maps(old_camera, new_camera, output_imshape, grid_step=8):
     invalid = ~np.all(np.isfinite(coarse), axis=-1)
     coarse = np.where(invalid[..., None], -1e6, coarse)
     # separable cubic convolution (Keys, a = -0.5) of the coarse grid, as two small matrix products
+    # (float64 for the small first product, float32 for the large second one: 1e-4 px is plenty)
     weights_y = _cubic_interpolation_matrix(np.arange(height) / grid_step + 1, len(node_ys))
-    weights_x = _cubic_interpolation_matrix(np.arange(width) / grid_step + 1, len(node_xs))
-    map_x = (weights_y @ coarse[..., 0].astype(np.float64) @ weights_x.T).astype(np.float32)
-    map_y = (weights_y @ coarse[..., 1].astype(np.float64) @ weights_x.T).astype(np.float32)
+    weights_x = _cubic_interpolation_matrix(np.arange(width) / grid_step + 1, len(node_xs)).astype(np.float32)
+    map_x = (coarse[..., 0] @ weights_x.T.astype(np.float64)).astype(np.float32)
+    map_y = (coarse[..., 1] @ weights_x.T.astype(np.float64)).astype(np.float32)
+    map_x = weights_y.astype(np.float32) @ map_x
+    map_y = weights_y.astype(np.float32) @ map_y
     if np.any(invalid):  # near the edge of a lens' valid region: fall back to exact evaluation there
         bad = cv2.dilate(invalid.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(np.float64)
         bad_full = (np.abs(weights_y) @ bad @ np.abs(weights_x).T) > 0

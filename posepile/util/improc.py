@@ -132,10 +132,12 @@ _TO_LINEAR16_LUT = np.round((np.arange(256) / 255) ** _GAMMA * 65535).astype(np.
 _FROM_LINEAR16_LUT = np.round(np.clip(np.arange(65536) / 65535, 0, 1) ** (1 / _GAMMA) * 255).astype(np.uint8)
 
 
-def resize_gamma_correct(rgb_uint8, out_width, out_height):
-    """Area-average downscaling in linear light (via 16-bit), uint8 in and out. Averaging gamma-encoded
-    values instead would darken fine bright-dark detail."""
-    linear = cv2.LUT(rgb_uint8, _TO_LINEAR16_LUT) if rgb_uint8.ndim == 2 else \
-        _TO_LINEAR16_LUT[rgb_uint8]
-    small = cv2.resize(linear, (out_width, out_height), interpolation=cv2.INTER_AREA)
+def downscale_gamma_correct(rgb_uint8, factor):
+    """Average `factor` x `factor` pixel blocks in linear light (16-bit), uint8 in and out; the image is
+    first cropped to a multiple of the factor. Averaging gamma-encoded values instead would darken fine
+    bright-dark detail. Integer factors make this a plain box filter, the fastest antialiasing there is."""
+    height = rgb_uint8.shape[0] // factor * factor
+    width = rgb_uint8.shape[1] // factor * factor
+    linear = cv2.LUT(np.ascontiguousarray(rgb_uint8[:height, :width]), _TO_LINEAR16_LUT)
+    small = cv2.resize(linear, (width // factor, height // factor), interpolation=cv2.INTER_AREA)
     return _FROM_LINEAR16_LUT[small]
