@@ -1,0 +1,153 @@
+"""3DPW benchmark, the official ECCV 2020 challenge protocol (aymenmir1/3dpw-eval).
+
+Per valid frame of each (sequence, actor) track (camera pose valid and some 2D keypoint detected): the 24
+SMPL joints in camera coordinates (mm), both poses made relative to joint 0 (pelvis). MPJPE over all 24
+joints; MPJPE_PA after a per-frame similarity Procrustes alignment (proper rotation); PCK = % of the 12 major
+joints (hips, knees, ankles, shoulders, elbows, wrists) within <= 50 mm, root-aligned; AUC = the PCK curve
+over 0..199 mm integrated over [0, 1] (a fraction, not a percentage). All frames of all tracks are pooled.
+
+By default all three splits are scored, as the challenge evaluator does; `--test-split` scores the 24 test
+sequences only (what most papers report). Ground truth comes from `jointPositions` (world, metres) moved
+into the camera with `cam_poses`; `--smpl-dir DIR` instead regenerates the joints from poses/betas/trans
+with the gendered SMPL models in DIR (basicModel_f_lbs_10_207_0_v1.0.0.pkl and
+basicmodel_m_lbs_10_207_0_v1.0.0.pkl), as the official script does.
+
+    python -m posepile.ds.tdpw.eval --pred-path preds.npz|RESULTS_DIR [--test-split] [--smpl-dir DIR]
+
+Predictions, either
+- the official layout: a folder with `res/<split>/<sequence>.pkl` (or the `res` folder itself), each a dict
+  with `jointPositions` (actors, frames, 24, 3) in metres, camera frame, for every frame of the sequence;
+- an .npz with `image_path` (`tdpw/imageFiles/<sequence>/image_%05d.jpg`), `person_index` (the actor) and
+  `coords3d_pred_cam` (N, 24, 3) in mm, one row per valid (frame, actor).
+"""
+import argparse
+import logging
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from posepile.ds.tdpw import main as tdpw
+from posepile.eval import metrics, report
+from posepile.eval.predictions import PredictionError, load_predictions
+
+SMPL_FILES = {'f': 'basicModel_f_lbs_10_207_0_v1.0.0.pkl', 'm': 'basicmodel_m_lbs_10_207_0_v1.0.0.pkl'}
+
+
+def ground_truth_tracks(root, splits, smpl_dir=None):
+    """List of dicts (split, sequence, actor, frames (valid indices), gt (F, 24, 3) camera mm)."""
+    models = {}
+    if smpl_dir is not None:
+        models = {g: tdpw.load_smpl_model(Path(smpl_dir) / name) for g, name in SMPL_FILES.items()}
+    tracks = []
+    for split in splits:
+        for sequence in tdpw.list_sequences(root, split):
+            data = tdpw.load_sequence(Path(root) / 'sequenceFiles' / split / f'{sequence}.pkl')
+            for actor in range(len(data['jointPositions'])):
+                frames = np.flatnonzero(tdpw.valid_frames(data, actor))
+                if smpl_dir is None:
+                    gt = tdpw.joints_camera_mm(data, actor, frames)
+                else:
+                    gender = data['genders'][actor]
+                    world = tdpw.smpl_joints(models[gender], np.asarray(data['poses'][actor])[frames],
+                                             data['betas'][actor][:10], np.asarray(data['trans'][actor])[frames])
+                    gt = tdpw.world_to_camera_mm(world, np.asarray(data['cam_poses'])[frames])
+                tracks.append(dict(split=split, sequence=sequence, actor=actor, frames=frames, gt=gt))
+    return tracks
+
+
+def _official_results_dir(path):
+    path = Path(path)
+    return path / 'res' if (path / 'res').is_dir() else path
+
+
+def load_official_predictions(results_dir, tracks):
+    """Per track (F, 24, 3) camera mm from res/<split>/<sequence>.pkl files."""
+    results_dir = _official_results_dir(results_dir)
+    needed = sorted({(t['split'], t['sequence']) for t in tracks})
+    missing = [f'{s}/{q}.pkl' for s, q in needed if not (results_dir / s / f'{q}.pkl').exists()]
+    if missing:
+        raise PredictionError(f'{results_dir}: {len(missing)} prediction files missing, e.g. {missing[:5]}')
+    cache = {}
+    result = []
+    for track in tracks:
+        key = (track['split'], track['sequence'])
+        if key not in cache:
+            path = results_dir / key[0] / f'{key[1]}.pkl'
+            with open(path, 'rb') as f:
+                cache[key] = (path, np.asarray(pickle.load(f, encoding='latin1')['jointPositions'], np.float64))
+        path, joints = cache[key]
+        if joints.ndim != 4 or joints.shape[-2:] != (24, 3) or track['actor'] >= len(joints):
+            raise PredictionError(f'{path}: jointPositions must be (actors, frames, 24, 3), got {joints.shape}')
+        if joints.shape[1] <= track['frames'].max(initial=-1):
+            raise PredictionError(f'{path}: {joints.shape[1]} frames, but frame {track["frames"].max()} is '
+                                  'evaluated (give every frame of the sequence)')
+        pred = joints[track['actor'], track['frames']] * 1000
+        if not np.all(np.isfinite(pred)):
+            raise PredictionError(f'{path}: NaN or inf in actor {track["actor"]}')
+        result.append(pred)
+    return result
+
+
+def load_npz_predictions(path, tracks):
+    keys = [f'{tdpw.image_relpath(t["sequence"], int(f))}#{t["actor"]}' for t in tracks for f in t['frames']]
+    with np.load(path) as data:
+        if 'person_index' not in data:
+            raise PredictionError(f'{path}: 3DPW predictions need a "person_index" array (the actor)')
+        person_index = data['person_index'].astype(int).tolist()
+    counter = iter(person_index)
+    predictions = load_predictions(path, keys, 24, coord_key='coords3d_pred_cam',
+                                   normalize_path=lambda p: f'{p}#{next(counter)}')
+    result, i = [], 0
+    for t in tracks:
+        result.append(np.stack([predictions[k] for k in keys[i:i + len(t['frames'])]]) if len(t['frames'])
+                      else np.zeros((0, 24, 3)))
+        i += len(t['frames'])
+    return result
+
+
+def evaluate(tracks, predictions):
+    gt = np.concatenate([t['gt'] for t in tracks])
+    pred = np.concatenate(predictions)
+    gt_rel, pred_rel = metrics.root_relative(gt, 0), metrics.root_relative(pred, 0)
+    errors = metrics.joint_distances(pred_rel, gt_rel)
+    pa_errors = metrics.pa_mpjpe(pred_rel, gt_rel)
+    major = errors[:, tdpw.MAJOR_JOINTS]
+    return {'n_frames': len(gt), 'n_tracks': len(tracks),
+            'MPJPE': float(np.mean(np.mean(errors, axis=1))),
+            'MPJPE_PA': float(np.mean(np.mean(pa_errors, axis=1))),
+            'PCK': float(metrics.pck(major, 50, inclusive=True)),
+            'AUC': float(metrics.auc_3dpw(major))}
+
+
+def main(argv=None):
+    from posepile.paths import data_root
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--pred-path', required=True, help='.npz, or a folder in the official res/ layout')
+    parser.add_argument('--test-split', action='store_true', help='only the 24 test sequences')
+    parser.add_argument('--smpl-dir', default=None, help='regenerate GT joints with these SMPL models')
+    parser.add_argument('--out', default=None)
+    args = parser.parse_args(argv)
+    splits = ('test',) if args.test_split else tdpw.SPLITS
+    tracks = ground_truth_tracks(data_root() / 'tdpw', splits, args.smpl_dir)
+    if Path(args.pred_path).is_dir():
+        predictions = load_official_predictions(args.pred_path, tracks)
+    else:
+        predictions = load_npz_predictions(args.pred_path, tracks)
+    results = evaluate(tracks, predictions)
+    results['splits'] = list(splits)
+    title = (f'3DPW {"test split" if args.test_split else "all splits (challenge protocol)"}: '
+             f'{results["n_tracks"]} tracks, {results["n_frames"]} frames, GT from '
+             f'{"SMPL" if args.smpl_dir else "jointPositions"}')
+    report.print_table(title, [(results['MPJPE'], results['MPJPE_PA'], results['PCK'], results['AUC'])],
+                       ['MPJPE (mm)', 'MPJPE_PA (mm)', 'PCK@50 (%)', 'AUC (fraction)'], decimals=3)
+    for key in ('MPJPE', 'MPJPE_PA', 'PCK', 'AUC'):  # the challenge's scores.txt lines
+        print(f'{key}: {results[key]}')
+    if args.out:
+        report.write_json(args.out, results)
+    return results
+
+
+if __name__ == '__main__':
+    logging.basicConfig(level=logging.INFO)
+    main()

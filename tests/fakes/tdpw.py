@@ -1,0 +1,75 @@
+"""A tiny 3DPW release: sequenceFiles/{train,validation,test}/<seq>.pkl as protocol-2 pickles with the real
+keys (sequence, betas, genders, poses, trans, poses2d, jointPositions, img_frame_ids, cam_poses,
+campose_valid, cam_intrinsics), loadable with pickle.load(f, encoding='latin1') like the originals; and a
+tiny synthetic SMPL-like body model (.pkl with v_template, shapedirs, J_regressor, kintree_table)."""
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+SMPL_PARENTS = [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21]
+SEQUENCES = {'train': {'courtyard_a_00': 2}, 'validation': {'downtown_b_01': 1},
+             'test': {'office_c_00': 1, 'outdoors_d_02': 2}}
+
+
+def write_smpl_models(folder, seed=0, n_vertices=60):
+    """Gendered toy body models: random template and shape directions, a J_regressor averaging vertices."""
+    rng = np.random.default_rng(seed)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ('basicModel_f_lbs_10_207_0_v1.0.0.pkl', 'basicmodel_m_lbs_10_207_0_v1.0.0.pkl'):
+        regressor = rng.random((24, n_vertices)) ** 4
+        regressor /= regressor.sum(1, keepdims=True)
+        model = {'v_template': rng.normal(0, 0.4, (n_vertices, 3)),
+                 'shapedirs': rng.normal(0, 0.02, (n_vertices, 3, 10)),
+                 'J_regressor': regressor,
+                 'kintree_table': np.array([[4294967295] + SMPL_PARENTS[1:], list(range(24))], np.int64),
+                 'f': np.zeros((1, 3), np.int64)}
+        model['kintree_table'][0, 0] = -1
+        with open(folder / name, 'wb') as f:
+            pickle.dump(model, f, protocol=2)
+
+
+def write_fake_release(root, seed=0, n_frames=15, smpl_dir=None):
+    """Returns {(split, sequence): data dict}. With smpl_dir, jointPositions are generated from the toy
+    SMPL models so that both GT paths agree."""
+    rng = np.random.default_rng(seed)
+    models = None
+    if smpl_dir is not None:
+        from posepile.ds.tdpw import main as tdpw
+        models = {g: tdpw.load_smpl_model(Path(smpl_dir) / n) for g, n in (
+            ('f', 'basicModel_f_lbs_10_207_0_v1.0.0.pkl'), ('m', 'basicmodel_m_lbs_10_207_0_v1.0.0.pkl'))}
+    written = {}
+    for split, sequences in SEQUENCES.items():
+        for sequence, n_actors in sequences.items():
+            cam_poses = np.tile(np.eye(4), (n_frames, 1, 1))
+            angles = rng.uniform(-0.3, 0.3, n_frames)
+            for f, a in enumerate(angles):
+                cam_poses[f, :3, :3] = [[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]]
+                cam_poses[f, :3, 3] = [0.1 * f, 0, 4]
+            data = {'sequence': sequence, 'betas': [], 'genders': [], 'poses': [], 'trans': [], 'poses2d': [],
+                    'jointPositions': [], 'campose_valid': [], 'img_frame_ids': np.arange(n_frames),
+                    'cam_poses': cam_poses, 'cam_intrinsics': np.array([[1961, 0, 540], [0, 1969, 960], [0, 0, 1.]])}
+            for actor in range(n_actors):
+                gender = 'mf'[rng.integers(2)]
+                betas = rng.normal(0, 1, 10)
+                poses = rng.normal(0, 0.2, (n_frames, 72))
+                trans = np.cumsum(rng.normal(0, 0.02, (n_frames, 3)), 0) + [actor * 0.8, 0, 0]
+                if models is not None:
+                    from posepile.ds.tdpw import main as tdpw
+                    joints = tdpw.smpl_joints(models[gender], poses, betas, trans).reshape(n_frames, 72)
+                else:
+                    joints = (rng.normal(0, 0.3, (24, 3)) + trans[:, np.newaxis]).reshape(n_frames, 72)
+                poses2d = rng.uniform(1, 1000, (n_frames, 3, 18))
+                poses2d[2] = 0  # no 2D detection in frame 2: invalid
+                valid = np.ones(n_frames, bool)
+                valid[5] = False  # camera pose invalid in frame 5
+                for key, value in (('betas', betas), ('genders', gender), ('poses', poses), ('trans', trans),
+                                   ('poses2d', poses2d), ('jointPositions', joints), ('campose_valid', valid)):
+                    data[key].append(value)
+            folder = Path(root) / 'sequenceFiles' / split
+            folder.mkdir(parents=True, exist_ok=True)
+            with open(folder / f'{sequence}.pkl', 'wb') as f:
+                pickle.dump(data, f, protocol=2)
+            written[(split, sequence)] = data
+    return written
