@@ -7,7 +7,8 @@ AUC_3DHP_THRESHOLDS_MM = np.arange(0, 151, 5, dtype=np.float64)  # 0, 5, ..., 15
 
 def joint_distances(pred, gt):
     """Per-joint Euclidean distances (N, J) in mm."""
-    return np.linalg.norm(np.asarray(pred, np.float64) - np.asarray(gt, np.float64), axis=-1)
+    diff = np.asarray(pred, np.float64) - np.asarray(gt, np.float64)
+    return np.sqrt(np.einsum('...i,...i->...', diff, diff))
 
 
 def mpjpe(pred, gt):
@@ -30,31 +31,38 @@ def procrustes_align(pred, gt, scale=True, fit_joints=None):
     single = pred.ndim == 2
     if single:
         pred, gt = pred[np.newaxis], gt[np.newaxis]
-    weights = np.all(np.isfinite(gt), axis=-1) & np.all(np.isfinite(pred), axis=-1)
-    if fit_joints is not None:
-        mask = np.zeros(pred.shape[1], bool)
-        mask[fit_joints] = True
-        weights &= mask
-    w = weights[..., np.newaxis].astype(np.float64)
-    n_valid = np.maximum(w.sum(axis=1, keepdims=True), 1)
-    pred0 = np.where(w > 0, pred, 0)
-    gt0 = np.where(w > 0, gt, 0)
-    mean_pred = pred0.sum(axis=1, keepdims=True) / n_valid
-    mean_gt = gt0.sum(axis=1, keepdims=True) / n_valid
-    centred_pred = (pred0 - mean_pred) * w
-    centred_gt = (gt0 - mean_gt) * w
-    covariance = np.einsum('nji,njk->nik', centred_pred, centred_gt)  # X0^T Y0
+    all_valid = fit_joints is None and np.isfinite(gt).all() and np.isfinite(pred).all()
+    if all_valid:  # the common case, without masking arithmetic
+        mean_pred = pred.mean(axis=1, keepdims=True)
+        mean_gt = gt.mean(axis=1, keepdims=True)
+        centred_pred = pred - mean_pred
+        centred_gt = gt - mean_gt
+    else:
+        weights = np.all(np.isfinite(gt), axis=-1) & np.all(np.isfinite(pred), axis=-1)
+        if fit_joints is not None:
+            mask = np.zeros(pred.shape[1], bool)
+            mask[fit_joints] = True
+            weights &= mask
+        w = weights[..., np.newaxis].astype(np.float64)
+        n_valid = np.maximum(w.sum(axis=1, keepdims=True), 1)
+        pred0 = np.where(w > 0, pred, 0)
+        gt0 = np.where(w > 0, gt, 0)
+        mean_pred = pred0.sum(axis=1, keepdims=True) / n_valid
+        mean_gt = gt0.sum(axis=1, keepdims=True) / n_valid
+        centred_pred = (pred0 - mean_pred) * w
+        centred_gt = (gt0 - mean_gt) * w
+    covariance = np.matmul(centred_pred.transpose(0, 2, 1), centred_gt)  # X0^T Y0, batched 3x3
     u, sigma, vt = np.linalg.svd(covariance)
-    d = np.sign(np.linalg.det(np.einsum('nij,njk->nik', u, vt)))  # -1 where a reflection would be optimal
+    d = np.sign(np.linalg.det(np.matmul(u, vt)))  # -1 where a reflection would be optimal
     correction = np.ones_like(sigma)
     correction[:, -1] = d
-    rotation = np.einsum('nij,nj,njk->nik', u, correction, vt)  # applied as p @ R
+    rotation = np.matmul(u * correction[:, np.newaxis, :], vt)  # applied as p @ R
     if scale:
         norm_pred = np.sum(centred_pred ** 2, axis=(1, 2))
         s = np.sum(sigma * correction, axis=1) / np.maximum(norm_pred, 1e-12)
     else:
         s = np.ones(len(pred))
-    aligned = s[:, np.newaxis, np.newaxis] * np.einsum('nji,nik->njk', pred - mean_pred, rotation) + mean_gt
+    aligned = s[:, np.newaxis, np.newaxis] * np.matmul(pred - mean_pred, rotation) + mean_gt
     return aligned[0] if single else aligned
 
 
@@ -90,7 +98,9 @@ def auc_3dhp(dists_mm):
     d = d[np.isfinite(d)]
     if d.size == 0:
         return np.nan
-    return 100.0 * np.mean(d[:, np.newaxis] < AUC_3DHP_THRESHOLDS_MM[np.newaxis])
+    # fraction below each threshold from one sort instead of a (distances x thresholds) comparison
+    below = np.searchsorted(np.sort(d), AUC_3DHP_THRESHOLDS_MM, side='left') / d.size
+    return 100.0 * np.mean(below)
 
 
 def auc_continuous(dists_mm, threshold_mm=150.0):
@@ -111,7 +121,7 @@ def auc_3dpw(dists_mm):
     if d.size == 0:
         return np.nan
     thresholds = np.arange(200, dtype=np.float64)
-    pcks = np.mean(d[:, np.newaxis] <= thresholds[np.newaxis], axis=0)
+    pcks = np.searchsorted(np.sort(d), thresholds, side='right') / d.size
     x = np.linspace(0, 1, len(thresholds))
     return float(np.sum((pcks[1:] + pcks[:-1]) / 2 * np.diff(x)))
 
