@@ -1,0 +1,38 @@
+"""A tiny MuPoTS-3D test set: MultiPersonTestSet/TS{1..20}/annot.mat (v5 MATLAB) holding the cell
+annotations{frame, person} of structs with annot2 (2x17), annot3 (3x17), univ_annot3 (3x17), isValidFrame."""
+from pathlib import Path
+
+import numpy as np
+
+
+def _pose(rng, person):
+    """People stand side by side, 2 m apart, so that their 2D poses do not overlap."""
+    base = rng.normal(0, 250, (17, 3))
+    return base + [-2000 + 2000 * person + rng.uniform(-200, 200), 0, rng.uniform(4000, 6000)]
+
+
+def write_fake_release(root, seed=0, n_frames=3, n_people=3):
+    """Returns {sequence: [[dict(annot2, annot3, univ_annot3, valid) per person] per frame]}."""
+    import scipy.io
+    rng = np.random.default_rng(seed)
+    written = {}
+    for s in range(1, 21):
+        sequence = f'TS{s}'
+        cells = np.empty((n_frames, n_people), dtype=object)
+        frames = []
+        for f in range(n_frames):
+            people = []
+            for p in range(n_people):
+                univ = _pose(rng, p)
+                metric = univ * 1.05
+                annot2 = univ[:, :2] / univ[:, 2:] * 1500 + [1024, 1024]
+                valid = not (p == n_people - 1 and f == 0)  # the last person is not annotated in frame 0
+                cells[f, p] = {'annot2': annot2.T, 'annot3': metric.T, 'univ_annot3': univ.T,
+                               'isValidFrame': np.array([[float(valid)]])}
+                people.append(dict(annot2=annot2, annot3=metric, univ_annot3=univ, valid=valid))
+            frames.append(people)
+        folder = Path(root) / 'MultiPersonTestSet' / sequence
+        folder.mkdir(parents=True, exist_ok=True)
+        scipy.io.savemat(str(folder / 'annot.mat'), {'annotations': cells})
+        written[sequence] = frames
+    return written
