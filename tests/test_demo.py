@@ -6,6 +6,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -97,3 +98,32 @@ def test_killed_run_resumes_to_identical_outputs(finished_run, tmp_path):
     resumed, _ = _run(data_root)
     assert _outputs(data_root) == _outputs(reference_root)
     assert resumed['seg_iou'] == summary['seg_iou'] and resumed['examples'] == summary['examples']
+
+
+def test_demo_dataset_merges_exports_and_trains_through_pytorch(finished_run, tmp_path, monkeypatch):
+    """The main.sh-built dataset merged with another source, exported, verified, and loaded in batches by
+    a multi-worker PyTorch DataLoader."""
+    torch = pytest.importorskip('torch', reason='PyTorch not installed (pip install "posepile[torch]")')
+    from posepile.datasets3d import TEST, TRAIN, VALID, get_dataset
+    from posepile.merging.merge import merge_datasets
+    from posepile.storage import barecat_store
+    from posepile.storage.torch import TorchPoseDataset
+    data_root, summary, _ = finished_run
+    monkeypatch.setenv('DATA_ROOT', str(data_root))
+    demo = get_dataset('demo')
+    # a second source with its own joint identities (suffix), its test split used for validation
+    merged = merge_datasets([(demo, [(TRAIN, TRAIN)], 'demo'), (demo, [(TEST, VALID)], 'cam')])
+    assert merged.joint_info.n_joints == 2 * 17
+    assert [c['train'] for c in merged.source_counts] == [len(demo.examples[TRAIN]), 0]
+    assert len(merged.examples[VALID]) == len(demo.examples[TEST])
+    first = merged.examples[TRAIN][0]
+    assert np.all(np.isfinite(first.world_coords[:17])) and np.all(np.isnan(first.world_coords[17:]))
+    out = tmp_path / 'merged_barecat'
+    barecat_store.export_dataset(merged, out, image_root=data_root)
+    assert barecat_store.verify(out) == []
+    loader = torch.utils.data.DataLoader(TorchPoseDataset(out, TRAIN, output_size=128), batch_size=16,
+                                         num_workers=2, shuffle=True)
+    batch = next(iter(loader))
+    assert tuple(batch['image'].shape) == (16, 3, 128, 128)
+    assert tuple(batch['coords3d_cam'].shape) == (16, 34, 3)
+    assert torch.isfinite(batch['coords3d_cam'][:, :17]).all()

@@ -195,7 +195,8 @@ def export_dataset(dataset, out_dir, image_root=None, shard_size_limit='2G', inc
             del ann[METADATA_KEY]
         counts = {}
         n_total = sum(len(v) for v in dataset.examples.values())
-        progress = tqdm(total=n_total, desc='barecat export', unit='ex', disable=n_total < 1000)
+        progress = tqdm(total=n_total, desc='barecat export', unit='ex', mininterval=2,
+                        disable=True if n_total < 1000 else None)
         for split in (TRAIN, VALID, TEST):
             examples = dataset.examples[split]
             counts[SPLIT_KEYS[split]] = len(examples)

@@ -43,10 +43,9 @@ py assemble
 # 8. How well crops line up with their cameras: each crop vs the scene rendered through its camera
 py check-crops
 
-# 9. Barecat archives for training-time random access
-if [[ ! -f "$DATA_ROOT/demo_barecat/.complete" ]]; then
-  posepile export demo "$DATA_ROOT/demo_barecat" && touch "$DATA_ROOT/demo_barecat/.complete"
-fi
+# 9. Barecat archives for training-time random access (resumable), then a full integrity check
+posepile export demo "$DATA_ROOT/demo_barecat"
+posepile verify "$DATA_ROOT/demo_barecat"
 
 # 10. Baseline predictions (ground truth + 30 mm noise per coordinate) and the benchmark evaluation
 py predict-baseline --out "$work/baseline_predictions.npz"
