@@ -118,7 +118,7 @@ def write_video(path, frames, fps, quality=8):
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + '.partial' + path.suffix)
     writer = imageio.get_writer(str(tmp), format='FFMPEG', fps=fps, codec='libx264', quality=quality,
-                                macro_block_size=8, ffmpeg_log_level='error',
+                                macro_block_size=2, ffmpeg_log_level='error',
                                 output_params=['-pix_fmt', 'yuv420p', '-movflags', '+faststart'])
     try:
         for frame in frames:

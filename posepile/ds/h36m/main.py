@@ -136,3 +136,228 @@ def test_poses(root, subjects=TEST_SUBJECTS, frame_step=TEST_FRAME_STEP):
                                       activity=activity, camera=camera_id,
                                       world_coords=poses[i, JOINTS17_OF_32]))
     return items
+
+
+# ------------------------------------------------------------------------------------------------
+# The recipe's stages (see main.sh)
+TRAIN_FRAME_STEP = 5
+SELECTION_THRESHOLD_MM = 100
+BOX_EXPANSION = 1.15  # boxes of the projected joints, expanded about their centre
+# S9's 'SittingDown 1', 'Waiting 1' and 'Greeting' have world coordinates shifted by +200 mm in x.
+S9_SHIFTED_ACTIONS = ('SittingDown 1', 'Waiting 1', 'Greeting')
+JOINTS25_OF_32 = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14, 15, 17, 18, 19, 21, 22, 25, 26, 27, 29, 30, 0]
+JOINT_NAMES25 = ('rhip,rkne,rank,rfoo,rtoe,lhip,lkne,lank,lfoo,ltoe,spin,neck,head,htop,lsho,lelb,lwri,lthu,'
+                 'lfin,rsho,relb,rwri,rthu,rfin,pelv')
+JOINT_EDGES25 = ('htop-head-neck-spin-pelv-lhip-lkne-lank-lfoo-ltoe,pelv-rhip-rkne-rank-rfoo-rtoe,'
+                 'neck-lsho-lelb-lwri-lfin,lwri-lthu,neck-rsho-relb-rwri-rfin,rwri-rthu')
+
+logger = __import__('logging').getLogger(__name__)
+
+
+def raw_root(data_root=None):
+    from posepile.paths import data_root as get_data_root
+    return Path(data_root or get_data_root()) / 'h36m'
+
+
+def work_dir(data_root=None):
+    return raw_root(data_root) / 'posepile_work'
+
+
+def corrected_world_coords(subject, action, coords):
+    """Undo the +200 mm x shift of three S9 recordings (for training on S9; evaluation uses the GT as is)."""
+    if subject == 'S9' and action in S9_SHIFTED_ACTIONS:
+        coords = coords.copy()
+        coords[..., 0] -= 200
+    return coords
+
+
+def subjects_present(root):
+    return [s for s in TRAIN_SUBJECTS + TEST_SUBJECTS if (Path(root) / s / 'MyPoseFeatures').is_dir()]
+
+
+def select_frames_stage(data_root=None):
+    """Training subjects: every 5th frame, then adaptive selection (a joint moved >= 100 mm); test subjects:
+    every 64th frame. Writes posepile_work/selection.json {subject: {action: [frame indices]}}."""
+    from posepile.util import fileio
+    from posepile.util.sampling import select_frames
+    root = raw_root(data_root)
+    out_path = work_dir(data_root) / 'selection.json'
+    if out_path.exists():
+        return fileio.load_json(out_path)
+    subjects = subjects_present(root)
+    if not subjects:
+        raise FileNotFoundError(f'no subject folders with MyPoseFeatures under {root}: extract the '
+                                'Poses_D3_Positions_S*.tgz archives first')
+    selection = {}
+    for subject in subjects:
+        selection[subject] = {}
+        for action in list_actions(root, subject):
+            poses = load_pose_cdf(root / subject / 'MyPoseFeatures' / 'D3_Positions' / f'{action}.cdf')
+            if subject in TEST_SUBJECTS:
+                frames = list(range(0, len(poses), TEST_FRAME_STEP))
+            else:
+                candidates = np.arange(0, len(poses), TRAIN_FRAME_STEP)
+                frames = candidates[select_frames(poses[candidates], SELECTION_THRESHOLD_MM)].tolist()
+            selection[subject][action] = frames
+    fileio.save_json(selection, out_path)
+    return selection
+
+
+def _video_jobs(selection, root):
+    return [(subject, action, camera_id, frames) for subject, actions in sorted(selection.items())
+            for action, frames in sorted(actions.items()) for camera_id in CAMERA_IDS]
+
+
+def extract_frames_stage(shard=None, skip_broken=False, data_root=None):
+    """Selected frames of every video (frame index = CDF row, 0-based) to h36m/<S>/Images/<action>.<cam>/."""
+    from posepile.util import fileio
+    from posepile.util.parallel import parse_shard, shard_items
+    from posepile.util.video import VideoReadError, extract_frames
+    root = raw_root(data_root)
+    selection = select_frames_stage(data_root)
+    index, count = parse_shard(shard)
+    broken = []
+    for subject, action, camera_id, frames in shard_items(_video_jobs(selection, root), index, count):
+        video = root / subject / 'Videos' / f'{action}.{camera_id}.mp4'
+        out_dir = root.parent / Path(image_relpath(subject, action, camera_id, 0)).parent
+        try:
+            if not video.exists():
+                raise FileNotFoundError(f'{video} is missing (extract Videos_{subject}.tgz)')
+            extract_frames(video, out_dir, frames)
+        except (FileNotFoundError, VideoReadError) as e:
+            if not skip_broken:
+                raise
+            logger.warning('skipping: %s', e)
+            broken.append({'video': str(video), 'error': str(e)})
+    if broken:
+        fileio.save_json(broken, work_dir(data_root) / f'broken_videos_{index}_of_{count}.json')
+
+
+def make_crop_tasks(data_root=None, skip_broken=False):
+    """(key, example, crop relpath) for every selected frame and camera whose frame was extracted."""
+    from posepile.datasets3d import Pose3DExample
+    from posepile.util import boxes
+    root = raw_root(data_root)
+    selection = select_frames_stage(data_root)
+    metadata = root / 'metadata.xml'
+    if not metadata.exists():
+        raise FileNotFoundError(f'{metadata} not found: copy metadata.xml from the official code package')
+    cameras = load_cameras(metadata)
+    tasks = []
+    for subject, action, camera_id, frames in _video_jobs(selection, root):
+        poses = load_pose_cdf(root / subject / 'MyPoseFeatures' / 'D3_Positions' / f'{action}.cdf')
+        camera = cameras[(int(subject[1:]), camera_id)]
+        split = 'test' if subject in TEST_SUBJECTS else 'train'
+        for frame in frames:
+            relpath = image_relpath(subject, action, camera_id, frame)
+            if not (root.parent / relpath).exists():
+                if skip_broken:
+                    continue
+                raise FileNotFoundError(f'{root.parent / relpath} missing: run the extract-frames stage')
+            world = poses[frame]
+            if split == 'train':
+                world = corrected_world_coords(subject, action, world)
+            box = boxes.expand(boxes.bb_of_points(camera.world_to_image(world[JOINTS17_OF_32])), BOX_EXPANSION)
+            example = Pose3DExample(relpath, world, box, camera, activity_name=canonical_activity(action),
+                                    scene_name=subject)
+            crop_relpath = relpath.replace('h36m/', 'h36m_downscaled/', 1)
+            tasks.append((f'{split}/{subject}/{action}/{camera_id}/{frame:06d}', example, crop_relpath))
+    return tasks
+
+
+def crop_stage(shard=None, n_workers=None, skip_broken=False, data_root=None):
+    from posepile.preproc.pipeline import run_crop_stage
+    run_crop_stage(make_crop_tasks(data_root, skip_broken), work_dir(data_root) / 'crops', shard=shard,
+                   n_workers=n_workers, data_root=raw_root(data_root).parent)
+
+
+def segment_stage(segmenter_spec='grabcut', data_root=None):
+    """Optional person masks on the crops."""
+    from posepile.joint_info import JointInfo
+    from posepile.preproc.pipeline import load_crop_results
+    from posepile.preproc.segmentation import segment_examples
+    from posepile.util import fileio
+    out_path = work_dir(data_root) / 'masks.pkl'
+    if out_path.exists():
+        return
+    results = load_crop_results(work_dir(data_root) / 'crops')
+    examples = []
+    for _, example in results:
+        example = __import__('copy').copy(example)
+        example.world_coords = example.world_coords[JOINTS17_OF_32]
+        examples.append(example)
+    edges = JointInfo(JOINT_NAMES17, JOINT_EDGES17).stick_figure_edges
+    masks = segment_examples(examples, segmenter_spec, edges, data_root=raw_root(data_root).parent)
+    fileio.save_pickle({key: m for (key, _), m in zip(results, masks)}, out_path)
+
+
+def _make(joint_indices, names, edges, data_root=None):
+    from posepile.datasets3d import TEST, TRAIN, Pose3DDataset
+    from posepile.joint_info import JointInfo
+    from posepile.preproc.pipeline import load_crop_results
+    from posepile.util import fileio
+    crops = work_dir(data_root) / 'crops'
+    if not crops.exists():
+        raise FileNotFoundError(f'{crops} not found: run the crop stage of posepile/ds/h36m/main.sh first')
+    masks_path = work_dir(data_root) / 'masks.pkl'
+    masks = fileio.load_pickle(masks_path) if masks_path.exists() else {}
+    splits = {TRAIN: [], TEST: []}
+    for key, example in load_crop_results(crops):
+        example.world_coords = example.world_coords[joint_indices]
+        example.mask = masks.get(key)
+        splits[TRAIN if key.startswith('train/') else TEST].append(example)
+    return Pose3DDataset(JointInfo(names, edges), splits[TRAIN], None, splits[TEST])
+
+
+def make_dataset(data_root=None):
+    """Human3.6M with the 17 standard joints: train S1, S5-S8 (every 5th frame + adaptive 100 mm), test S9,
+    S11 (every 64th frame), all four cameras."""
+    return _make(JOINTS17_OF_32, JOINT_NAMES17, JOINT_EDGES17, data_root)
+
+
+def make_alljoints(data_root=None):
+    """The same examples with 25 joints (adds feet, toes, thumbs and finger tips)."""
+    return _make(JOINTS25_OF_32, JOINT_NAMES25, JOINT_EDGES25, data_root)
+
+
+def assemble_stage(data_root=None):
+    from posepile.datasets3d import save_to_cache
+    for name, builder in (('h36m', make_dataset), ('h36m_alljoints', make_alljoints)):
+        dataset = builder(data_root)
+        save_to_cache(name, dataset)
+        logger.info('%s: %s', name, dataset)
+
+
+def main(argv=None):
+    import argparse
+    import logging
+    from posepile.util.parallel import add_shard_argument
+    parser = argparse.ArgumentParser(prog='python -m posepile.ds.h36m.main', description='Human3.6M stages')
+    sub = parser.add_subparsers(dest='stage', required=True)
+    sub.add_parser('select-frames')
+    for name in ('extract-frames', 'crop'):
+        p = sub.add_parser(name)
+        add_shard_argument(p)
+        p.add_argument('--skip-broken', action='store_true',
+                       help='skip missing/corrupt videos and frames (listed in posepile_work/) instead of failing')
+        if name == 'crop':
+            p.add_argument('--workers', type=int, default=None)
+    p = sub.add_parser('segment')
+    p.add_argument('--segmenter', default='grabcut')
+    sub.add_parser('assemble')
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s: %(message)s')
+    if args.stage == 'select-frames':
+        select_frames_stage()
+    elif args.stage == 'extract-frames':
+        extract_frames_stage(args.shard, args.skip_broken)
+    elif args.stage == 'crop':
+        crop_stage(args.shard, args.workers, args.skip_broken)
+    elif args.stage == 'segment':
+        segment_stage(args.segmenter)
+    elif args.stage == 'assemble':
+        assemble_stage()
+
+
+if __name__ == '__main__':
+    main()
