@@ -1,0 +1,165 @@
+"""COCO keypoints (2017) -> Pose2DDataset: 17 joints, invisible/unlabelled keypoints (v = 0) as NaN,
+crowd annotations skipped, person masks from the polygons/RLE, crops via the pipeline.
+
+Raw layout: $DATA_ROOT/coco/annotations/person_keypoints_{train,val}2017.json and images in
+$DATA_ROOT/coco/{train,val}2017/. train2017 becomes TRAIN, val2017 VALID.
+Variants: `coco` keeps people whose box overlaps every other person's box with IoU < 0.5;
+`coco_single` (single-person) requires IoU < 0.1.
+"""
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+JOINT_NAMES = 'nose,leye,reye,lear,rear,lsho,rsho,lelb,relb,lwri,rwri,lhip,rhip,lkne,rkne,lank,rank'
+JOINT_EDGES = 'lsho-rsho-rhip-lhip-lsho-lelb-lwri,rsho-relb-rwri,lhip-lkne-lank,rhip-rkne-rank,lear-leye-nose-reye-rear'
+SPLITS = {'train2017': 0, 'val2017': 1}
+MAX_IOU_WITH_OTHERS = {'coco': 0.5, 'coco_single': 0.1}
+
+
+class COCOFormatError(ValueError):
+    pass
+
+
+def raw_root(data_root=None):
+    from posepile.paths import data_root as get_data_root
+    return Path(data_root or get_data_root()) / 'coco'
+
+
+def work_dir(data_root=None):
+    return raw_root(data_root) / 'posepile_work'
+
+
+def load_annotation_file(path):
+    path = Path(path)
+    try:
+        with open(path, encoding='utf-8') as f:
+            data = json.load(f)
+        images = {im['id']: im for im in data['images']}
+        annotations = data['annotations']
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
+        raise COCOFormatError(f'{path}: not a COCO keypoints file ({type(e).__name__}: {e})') from e
+    return images, annotations
+
+
+def keypoints_to_coords(keypoints):
+    """COCO [x, y, v] * 17 -> (17, 2) px, NaN where v == 0 (not labelled)."""
+    k = np.asarray(keypoints, np.float32).reshape(17, 3)
+    coords = k[:, :2].copy()
+    coords[k[:, 2] == 0] = np.nan
+    return coords
+
+
+def max_iou_with_others(boxes_xywh):
+    """For each box, the largest IoU with any other box of the same image."""
+    from posepile.util import boxes as boxlib
+    boxes_xywh = np.asarray(boxes_xywh, np.float64).reshape(-1, 4)
+    if len(boxes_xywh) < 2:
+        return np.zeros(len(boxes_xywh))
+    ious = boxlib.iou_matrix(boxes_xywh, boxes_xywh)
+    np.fill_diagonal(ious, 0)
+    return ious.max(axis=1)
+
+
+def annotation_mask(annotation, height, width):
+    from posepile.util import masks
+    segmentation = annotation.get('segmentation')
+    if not segmentation:
+        return None
+    if isinstance(segmentation, list):
+        return masks.from_polygons(segmentation, (height, width))
+    return masks.union([dict(segmentation, size=[height, width])]) if 'counts' in segmentation else None
+
+
+def make_crop_tasks(data_root=None):
+    """Crop tasks for every non-crowd person with at least one labelled keypoint; the IoU with others is
+    stored so that the variants can filter without re-cropping."""
+    from posepile.datasets2d import Pose2DExample
+    root = raw_root(data_root)
+    tasks = []
+    for split_name in SPLITS:
+        path = root / 'annotations' / f'person_keypoints_{split_name}.json'
+        if not path.exists():
+            logger.info('%s not found, skipping that split', path)
+            continue
+        images, annotations = load_annotation_file(path)
+        by_image = {}
+        for annotation in annotations:
+            by_image.setdefault(annotation['image_id'], []).append(annotation)
+        for image_id, image_annotations in sorted(by_image.items()):
+            image = images[image_id]
+            all_boxes = [a['bbox'] for a in image_annotations]  # crowd regions count as other people too
+            overlaps = max_iou_with_others(all_boxes)
+            for annotation, overlap in zip(image_annotations, overlaps):
+                if annotation.get('iscrowd', 0) or annotation.get('num_keypoints', 0) == 0:
+                    continue
+                relpath = f'coco/{split_name}/{image["file_name"]}'
+                example = Pose2DExample(relpath, keypoints_to_coords(annotation['keypoints']), annotation['bbox'],
+                                        mask=annotation_mask(annotation, image['height'], image['width']),
+                                        extra={'max_iou_with_others': float(overlap), 'coco_id': annotation['id']})
+                crop = f'coco_downscaled/{split_name}/{Path(image["file_name"]).stem}_{annotation["id"]}.jpg'
+                tasks.append((f'{SPLITS[split_name]}/{annotation["id"]:012d}', example, crop))
+    if not tasks:
+        raise FileNotFoundError(f'no COCO keypoint annotations under {root / "annotations"}')
+    return tasks
+
+
+def crop_stage(shard=None, n_workers=None, data_root=None):
+    from posepile.preproc.pipeline import run_crop_stage
+    run_crop_stage(make_crop_tasks(data_root), work_dir(data_root) / 'crops', shard=shard, n_workers=n_workers,
+                   data_root=raw_root(data_root).parent)
+
+
+def _make(variant, data_root=None):
+    from posepile.datasets2d import Pose2DDataset
+    from posepile.joint_info import JointInfo
+    from posepile.preproc.pipeline import load_crop_results
+    crops = work_dir(data_root) / 'crops'
+    if not crops.exists():
+        raise FileNotFoundError(f'{crops} not found: run the crop stage of posepile/ds/coco/main.sh first')
+    limit = MAX_IOU_WITH_OTHERS[variant]
+    splits = {0: [], 1: []}
+    for key, example in load_crop_results(crops):
+        if example.extra['max_iou_with_others'] < limit:
+            splits[int(key.split('/')[0])].append(example)
+    return Pose2DDataset(JointInfo(JOINT_NAMES, JOINT_EDGES), splits[0], splits[1])
+
+
+def make_dataset(data_root=None):
+    return _make('coco', data_root)
+
+
+def make_single_person(data_root=None):
+    return _make('coco_single', data_root)
+
+
+def assemble_stage(data_root=None):
+    from posepile.datasets3d import save_to_cache
+    for name in MAX_IOU_WITH_OTHERS:
+        dataset = _make(name, data_root)
+        save_to_cache(name, dataset)
+        logger.info('%s: %s', name, dataset)
+
+
+def main(argv=None):
+    from posepile.util.parallel import add_shard_argument
+    parser = argparse.ArgumentParser(prog='python -m posepile.ds.coco.main', description='COCO keypoint stages')
+    sub = parser.add_subparsers(dest='stage', required=True)
+    p = sub.add_parser('crop')
+    add_shard_argument(p)
+    p.add_argument('--workers', type=int, default=None)
+    sub.add_parser('assemble')
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s: %(message)s')
+    if args.stage == 'crop':
+        crop_stage(args.shard, args.workers)
+    else:
+        assemble_stage()
+
+
+if __name__ == '__main__':
+    main()
