@@ -73,3 +73,22 @@ def write_fake_release(root, seed=0, n_frames=15, smpl_dir=None):
                 pickle.dump(data, f, protocol=2)
             written[(split, sequence)] = data
     return written
+
+
+def write_images(root, written, width=1080, height=1920):
+    """imageFiles/<seq>/image_%05d.jpg (portrait 1080x1920 as most 3DPW sequences) with a dot at the
+    projection of every joint of every actor."""
+    from posepile.ds.tdpw import main as tdpw
+    from posepile.util import improc
+    for (split, sequence), data in written.items():
+        for frame in range(len(data['cam_poses'])):
+            camera = tdpw.frame_camera(data, frame)
+            canvas = np.full((height, width), 45.0, np.float32)
+            for joints in data['jointPositions']:
+                for u, v in camera.world_to_image(np.asarray(joints[frame]).reshape(24, 3) * 1000):
+                    if 10 <= u < width - 10 and 10 <= v < height - 10:
+                        y0, x0 = int(v) - 9, int(u) - 9
+                        ys, xs = np.mgrid[y0:y0 + 19, x0:x0 + 19]
+                        canvas[y0:y0 + 19, x0:x0 + 19] += 200 * np.exp(-((xs - u) ** 2 + (ys - v) ** 2) / 8)
+            image = np.repeat(np.clip(canvas, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+            improc.write_jpeg_atomic(Path(root) / 'imageFiles' / sequence / f'image_{frame:05d}.jpg', image, 95)

@@ -106,3 +106,151 @@ def smpl_joints(model, poses, betas, trans):
                 global_rot[j] = global_rot[parent] @ rotations[j]
                 result[f, j] = result[f, parent] + global_rot[parent] @ (rest_joints[j] - rest_joints[parent])
     return result + np.asarray(trans, np.float64).reshape(-1, 1, 3)
+
+
+# ------------------------------------------------------------------------------------------------
+# The recipe's stages (see main.sh)
+import logging  # noqa: E402
+
+logger = logging.getLogger(__name__)
+SPLIT_IDS = {'train': 0, 'validation': 1, 'test': 2}
+SELECTION_THRESHOLD_MM = 100
+BOX_EXPANSION = 1.15
+MIN_ASSOCIATION_IOU = 0.1
+
+
+def raw_root(data_root=None):
+    from posepile.paths import data_root as get_data_root
+    return Path(data_root or get_data_root()) / 'tdpw'
+
+
+def work_dir(data_root=None):
+    return raw_root(data_root) / 'posepile_work'
+
+
+def frame_camera(data, frame):
+    """The camera of one frame: cam_intrinsics and cam_poses[frame] (world->camera, metres -> mm)."""
+    from posepile.util.camera import Camera
+    extrinsic = np.array(data['cam_poses'][frame], np.float64)
+    extrinsic[:3, 3] *= 1000
+    # crops stay upright as the (hand-held) camera saw them: "up" is the camera's own up direction
+    return Camera(extrinsic_matrix=extrinsic, intrinsic_matrix=np.asarray(data['cam_intrinsics'], np.float64),
+                  world_up=-extrinsic[1, :3])
+
+
+def selected_frames(data, actor, split):
+    """Valid frames; in the training split thinned by adaptive selection (a joint moved >= 100 mm)."""
+    from posepile.util.sampling import select_frames
+    frames = np.flatnonzero(valid_frames(data, actor))
+    if split != 'train' or len(frames) == 0:
+        return frames
+    joints = np.asarray(data['jointPositions'][actor], np.float64).reshape(-1, 24, 3)[frames] * 1000
+    return frames[select_frames(joints, SELECTION_THRESHOLD_MM)]
+
+
+def make_crop_tasks(data_root=None, detections=None):
+    from posepile.datasets3d import Pose3DExample
+    from posepile.preproc.association import associate_boxes
+    from posepile.util import boxes
+    root = raw_root(data_root)
+    tasks = []
+    stats = {'people': 0, 'matched_to_detection': 0}
+    for split in SPLITS:
+        if not (root / 'sequenceFiles' / split).is_dir():
+            continue
+        for sequence in list_sequences(root, split):
+            data = load_sequence(root / 'sequenceFiles' / split / f'{sequence}.pkl')
+            n_actors = len(data['jointPositions'])
+            wanted = {a: set(selected_frames(data, a, split).tolist()) for a in range(n_actors)}
+            for frame in sorted(set().union(*wanted.values())):
+                relpath = image_relpath(sequence, frame)
+                if not (root.parent / relpath).exists():
+                    raise FileNotFoundError(f'{root.parent / relpath} not found: extract imageFiles.zip')
+                camera = frame_camera(data, frame)
+                world = [np.asarray(data['jointPositions'][a], np.float64).reshape(-1, 24, 3)[frame] * 1000
+                         for a in range(n_actors)]
+                gt_boxes = np.array([boxes.expand(boxes.bb_of_points(camera.world_to_image(w)), BOX_EXPANSION)
+                                     for w in world])
+                matches = (associate_boxes(gt_boxes, detections[relpath], MIN_ASSOCIATION_IOU)
+                           if detections is not None else np.full(n_actors, -1))
+                for actor in range(n_actors):
+                    if frame not in wanted[actor]:
+                        continue
+                    stats['people'] += 1
+                    box = gt_boxes[actor]
+                    if matches[actor] >= 0:
+                        box = detections[relpath][matches[actor], :4]
+                        stats['matched_to_detection'] += 1
+                    example = Pose3DExample(relpath, world[actor], box, camera, scene_name=sequence)
+                    crop = f'tdpw_downscaled/{sequence}/image_{frame:05d}_{actor}.jpg'
+                    tasks.append((f'{SPLIT_IDS[split]}/{sequence}/{actor}/{frame:05d}', example, crop))
+    if not tasks:
+        raise FileNotFoundError(f'no 3DPW sequences under {root / "sequenceFiles"}')
+    return tasks, stats
+
+
+def all_frame_relpaths(data_root=None):
+    tasks, _ = make_crop_tasks(data_root)
+    return sorted({example.image_path for _, example, _ in tasks})
+
+
+def detect_stage(detector_spec, shard=None, data_root=None):
+    from posepile.preproc.detection import run_detection_stage
+    root = raw_root(data_root)
+    run_detection_stage(root.parent, all_frame_relpaths(data_root), work_dir(data_root) / 'detections.pkl',
+                        detector_spec, shard=shard)
+
+
+def crop_stage(shard=None, n_workers=None, data_root=None):
+    from posepile.preproc.pipeline import run_crop_stage
+    from posepile.util import fileio
+    detections_path = work_dir(data_root) / 'detections.pkl'
+    detections = fileio.load_pickle(detections_path) if detections_path.exists() else None
+    tasks, stats = make_crop_tasks(data_root, detections)
+    logger.info('association: %s', stats)
+    run_crop_stage(tasks, work_dir(data_root) / 'crops', shard=shard, n_workers=n_workers,
+                   data_root=raw_root(data_root).parent)
+
+
+def make_dataset(data_root=None):
+    """3DPW with the 24 SMPL joints (mm): the train, validation and test splits as released; training
+    frames thinned by adaptive selection; boxes from associated detections where available."""
+    from posepile.datasets3d import Pose3DDataset
+    from posepile.joint_info import JointInfo
+    from posepile.preproc.pipeline import load_crop_results
+    crops = work_dir(data_root) / 'crops'
+    if not crops.exists():
+        raise FileNotFoundError(f'{crops} not found: run the crop stage of posepile/ds/tdpw/main.sh first')
+    splits = {0: [], 1: [], 2: []}
+    for key, example in load_crop_results(crops):
+        splits[int(key.split('/')[0])].append(example)
+    edges = ('pelv-spi1-spi2-spi3-neck-head,pelv-lhip-lkne-lank-ltoe,pelv-rhip-rkne-rank-rtoe,'
+             'spi3-lcla-lsho-lelb-lwri-lhan,spi3-rcla-rsho-relb-rwri-rhan')
+    return Pose3DDataset(JointInfo(SMPL_JOINT_NAMES, edges), splits[0], splits[1], splits[2])
+
+
+def main(argv=None):
+    import argparse
+    from posepile.util.parallel import add_shard_argument
+    parser = argparse.ArgumentParser(prog='python -m posepile.ds.tdpw.main', description='3DPW stages')
+    sub = parser.add_subparsers(dest='stage', required=True)
+    p = sub.add_parser('detect')
+    p.add_argument('--detector', default='hog')
+    add_shard_argument(p)
+    p = sub.add_parser('crop')
+    add_shard_argument(p)
+    p.add_argument('--workers', type=int, default=None)
+    sub.add_parser('assemble')
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s: %(message)s')
+    if args.stage == 'detect':
+        detect_stage(args.detector, args.shard)
+    elif args.stage == 'crop':
+        crop_stage(args.shard, args.workers)
+    else:
+        from posepile.datasets3d import save_to_cache
+        save_to_cache('tdpw', make_dataset())
+
+
+if __name__ == '__main__':
+    main()
