@@ -25,7 +25,7 @@ def write_fake_release(root, seed=0, n_frames=3, n_people=3):
             for p in range(n_people):
                 univ = _pose(rng, p)
                 metric = univ * 1.05
-                annot2 = univ[:, :2] / univ[:, 2:] * 1500 + [1024, 1024]
+                annot2 = metric[:, :2] / metric[:, 2:] * [1497.0, 1495.0] + [1017.0, 1043.0]  # fx, fy, cx, cy
                 valid = not (p == n_people - 1 and f == 0)  # the last person is not annotated in frame 0
                 cells[f, p] = {'annot2': annot2.T, 'annot3': metric.T, 'univ_annot3': univ.T,
                                'isValidFrame': np.array([[float(valid)]])}
@@ -36,3 +36,22 @@ def write_fake_release(root, seed=0, n_frames=3, n_people=3):
         scipy.io.savemat(str(folder / 'annot.mat'), {'annotations': cells})
         written[sequence] = frames
     return written
+
+
+def write_images(root, written, size=(2048, 2048)):
+    """TS*/img_%06d.jpg (0-based) with a dot at every annotated person's annot2 joints (TS1-5 size)."""
+    from posepile.util import improc
+    width, height = size
+    for sequence, frames in written.items():
+        for f, people in enumerate(frames):
+            canvas = np.full((height, width), 45.0, np.float32)
+            for person in people:
+                if not person['valid']:
+                    continue
+                for u, v in person['annot2']:
+                    if 12 <= u < width - 12 and 12 <= v < height - 12:
+                        y0, x0 = int(v) - 10, int(u) - 10
+                        ys, xs = np.mgrid[y0:y0 + 21, x0:x0 + 21]
+                        canvas[y0:y0 + 21, x0:x0 + 21] += 200 * np.exp(-((xs - u) ** 2 + (ys - v) ** 2) / 12)
+            image = np.repeat(np.clip(canvas, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+            improc.write_jpeg_atomic(Path(root) / 'MultiPersonTestSet' / sequence / f'img_{f:06d}.jpg', image, 95)
