@@ -21,7 +21,7 @@ import numpy as np
 from posepile.datasets3d import Pose3DExample
 from posepile.preproc import cropping
 from posepile.util import improc
-from posepile.util.camera import Camera, get_reprojection_maps, reproject_image
+from posepile.util.camera import Camera, get_reprojection_maps
 
 
 def make_inputs(root, n, seed=0):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from posepile import registry
-from posepile.datasets3d import TRAIN, VALID, Pose3DDataset, Pose3DExample, compute_mean_bones, get_dataset
+from posepile.datasets3d import TRAIN, Pose3DDataset, Pose3DExample, compute_mean_bones, get_dataset
 from posepile.joint_info import JointInfo
 from posepile.paths import DataRootError, data_root
 from posepile.util.camera import Camera

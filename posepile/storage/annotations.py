@@ -22,7 +22,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import msgpack
 import numpy as np
 
 from posepile.datasets2d import Pose2DDataset, Pose2DExample

@@ -27,7 +27,7 @@ from pathlib import Path
 import msgpack
 import numpy as np
 
-from posepile.datasets2d import Pose2DDataset, Pose2DExample
+from posepile.datasets2d import Pose2DExample
 from posepile.datasets3d import SPLIT_NAMES, TEST, TRAIN, VALID, Pose3DDataset, Pose3DExample
 from posepile.joint_info import JointInfo
 from posepile.util.camera import Camera

@@ -81,3 +81,144 @@ def load_mocap(path):
 def frame_relpath(split, subject, clip, camera, frame_index):
     """Path relative to DATA_ROOT of a frame extracted from a clip video; index = 50 fps mocap row."""
     return f'aspset/{split_folder(split)}/frames/{subject}/{subject}-{clip}-{camera}/frame_{frame_index:06d}.jpg'
+
+
+# ------------------------------------------------------------------------------------------------
+# The recipe's stages
+import logging  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+logger = logging.getLogger(__name__)
+SELECTION_THRESHOLD_MM = 100
+SPLIT_IDS = {'train': 0, 'val': 1, 'test': 2}
+
+
+def raw_root(data_root=None):
+    from posepile.paths import data_root as get_data_root
+    return Path(data_root or get_data_root()) / 'aspset'
+
+
+def work_dir(data_root=None):
+    return raw_root(data_root) / 'posepile_work'
+
+
+def load_boxes(path):
+    """Per-frame person boxes [x, y, w, h] from a boxes csv (header, then l,t,r,b per frame)."""
+    try:
+        values = np.loadtxt(path, delimiter=',', skiprows=1, ndmin=2)
+    except (OSError, ValueError) as e:
+        raise ASPsetFormatError(f'{path}: cannot read boxes ({e})') from e
+    if values.shape[1] != 4:
+        raise ASPsetFormatError(f'{path}: expected 4 columns l,t,r,b, got {values.shape[1]}')
+    return np.stack([values[:, 0], values[:, 1], values[:, 2] - values[:, 0], values[:, 3] - values[:, 1]], 1)
+
+
+def _clip_jobs(root):
+    for subject, clip, split, cameras in load_splits(root):
+        for camera in cameras:
+            yield subject, clip, split, camera
+
+
+def select_frames_stage(data_root=None):
+    """Train/val: adaptive selection (a joint moved >= 100 mm) on the 50 fps mocap; test: every 5th frame."""
+    from posepile.util import fileio
+    from posepile.util.sampling import select_frames
+    out_path = work_dir(data_root) / 'selection.json'
+    if out_path.exists():
+        return fileio.load_json(out_path)
+    root = raw_root(data_root)
+    selection = {}
+    for subject, clip, split, _ in load_splits(root):
+        mocap = load_mocap(root / split_folder(split) / 'joints_3d' / subject / f'{subject}-{clip}.c3d')
+        frames = (range(0, len(mocap), TEST_FRAME_STEP) if split == 'test'
+                  else select_frames(mocap, SELECTION_THRESHOLD_MM))
+        selection[f'{subject}-{clip}'] = [int(f) for f in frames]
+    fileio.save_json(selection, out_path)
+    return selection
+
+
+def extract_frames_stage(shard=None, data_root=None):
+    from posepile.util.parallel import parse_shard, shard_items
+    from posepile.util.video import extract_frames
+    root = raw_root(data_root)
+    selection = select_frames_stage(data_root)
+    index, count = parse_shard(shard)
+    for subject, clip, split, camera in shard_items(list(_clip_jobs(root)), index, count):
+        video = root / split_folder(split) / 'videos' / subject / f'{subject}-{clip}-{camera}.mkv'
+        if not video.exists():
+            raise FileNotFoundError(f'{video} is missing')
+        out_dir = root.parent / Path(frame_relpath(split, subject, clip, camera, 0)).parent
+        extract_frames(video, out_dir, selection[f'{subject}-{clip}'])
+
+
+def make_crop_tasks(data_root=None):
+    from posepile.datasets3d import Pose3DExample
+    root = raw_root(data_root)
+    selection = select_frames_stage(data_root)
+    tasks = []
+    for subject, clip, split, camera_name in _clip_jobs(root):
+        folder = root / split_folder(split)
+        mocap = load_mocap(folder / 'joints_3d' / subject / f'{subject}-{clip}.c3d')
+        camera = load_camera(folder / 'cameras' / subject / f'{subject}-{camera_name}.json')
+        camera.world_up = np.array([0.0, -1.0, 0.0])  # the mocap world is y-down
+        boxes_xywh = load_boxes(folder / 'boxes' / subject / f'{subject}-{clip}-{camera_name}.csv')
+        for frame in selection[f'{subject}-{clip}']:
+            if frame >= len(boxes_xywh):
+                raise ASPsetFormatError(f'{subject}-{clip}-{camera_name}: no box for frame {frame} '
+                                        f'({len(boxes_xywh)} boxes for {len(mocap)} mocap frames)')
+            relpath = frame_relpath(split, subject, clip, camera_name, frame)
+            example = Pose3DExample(relpath, mocap[frame], boxes_xywh[frame], camera, scene_name=subject,
+                                    activity_name=clip)
+            crop = relpath.replace('aspset/', 'aspset_downscaled/', 1)
+            tasks.append((f'{SPLIT_IDS[split]}/{subject}-{clip}-{camera_name}/{frame:06d}', example, crop))
+    return tasks
+
+
+def crop_stage(shard=None, n_workers=None, data_root=None):
+    from posepile.preproc.pipeline import run_crop_stage
+    run_crop_stage(make_crop_tasks(data_root), work_dir(data_root) / 'crops', shard=shard, n_workers=n_workers,
+                   data_root=raw_root(data_root).parent)
+
+
+def make_dataset(data_root=None):
+    """ASPset-510: train (adaptive 100 mm), val (adaptive), test (10 fps); 17 joints, mm; shipped boxes."""
+    from posepile.datasets3d import Pose3DDataset
+    from posepile.joint_info import JointInfo
+    from posepile.preproc.pipeline import load_crop_results
+    crops = work_dir(data_root) / 'crops'
+    if not crops.exists():
+        raise FileNotFoundError(f'{crops} not found: run the crop stage of posepile/ds/aspset/main.sh first')
+    splits = {0: [], 1: [], 2: []}
+    for key, example in load_crop_results(crops):
+        splits[int(key.split('/')[0])].append(example)
+    edges = 'htop-head-neck-spin-pelv-rhip-rkne-rank,neck-rsho-relb-rwri,pelv-lhip-lkne-lank,neck-lsho-lelb-lwri'
+    return Pose3DDataset(JointInfo(JOINT_NAMES, edges), splits[0], splits[1], splits[2])
+
+
+def main(argv=None):
+    import argparse
+    from posepile.util.parallel import add_shard_argument
+    parser = argparse.ArgumentParser(prog='python -m posepile.ds.aspset.main', description='ASPset-510 stages')
+    sub = parser.add_subparsers(dest='stage', required=True)
+    sub.add_parser('select-frames')
+    p = sub.add_parser('extract-frames')
+    add_shard_argument(p)
+    p = sub.add_parser('crop')
+    add_shard_argument(p)
+    p.add_argument('--workers', type=int, default=None)
+    sub.add_parser('assemble')
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s: %(message)s')
+    if args.stage == 'select-frames':
+        select_frames_stage()
+    elif args.stage == 'extract-frames':
+        extract_frames_stage(args.shard)
+    elif args.stage == 'crop':
+        crop_stage(args.shard, args.workers)
+    else:
+        from posepile.datasets3d import save_to_cache
+        save_to_cache('aspset', make_dataset())
+
+
+if __name__ == '__main__':
+    main()

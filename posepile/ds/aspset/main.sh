@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# ASPset-510: A. Nibali, J. Millward, Z. He, S. Morgan, "ASPset: An outdoor sports pose video dataset
+# with 3D keypoint annotations", Image and Vision Computing 2021. Public domain (CC0).
+# https://github.com/anibali/aspset-510 ; download with the repository's tool into $DATA_ROOT/aspset:
+#   pip install git+https://github.com/anibali/aspset-510 && python -m aspset510.bin.download_data --data-dir "$DATA_ROOT/aspset"
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../functions.sh"
+check_data_root
+py() { python -m posepile.ds.aspset.main "$@"; }
+
+# 1. Frame selection on the mocap: train/val adaptive 100 mm, test every 5th frame (10 fps)
+py select-frames
+
+# 2. Frames from the clip videos (index = 50 fps mocap row)
+py extract-frames
+
+# 3. Crops around the shipped person boxes (world is y-down: crops are upright in that frame)
+py crop
+
+# 4. The dataset for get_dataset('aspset')
+py assemble
