@@ -5,7 +5,6 @@ DATASETS = {
     'h36m': 'posepile.ds.h36m.main:make_dataset',
     'h36m_alljoints': 'posepile.ds.h36m.main:make_alljoints',
     'tdhp': 'posepile.ds.tdhp.main:make_dataset',
-    'tdhp_full': 'posepile.ds.tdhp.main:make_full',
     'mupots': 'posepile.ds.mupots.main:make_dataset',
     'tdpw': 'posepile.ds.tdpw.main:make_dataset',
     'panoptic': 'posepile.ds.panoptic.main:make_dataset',

@@ -38,7 +38,7 @@ def write_fake_release(root, seed=0, n_frames=(12, 9, 10, 8, 7, 11)):
     written = {}
     for i, n in enumerate(n_frames):
         sequence = f'TS{i + 1}'
-        univ = rng.normal(0, 300, (n, 17, 3)) + [0, 0, 4000]
+        univ = rng.normal(0, 250, (n, 17, 3)) + [0, 0, 4500]
         metric = univ * rng.uniform(0.9, 1.1)
         valid = rng.random(n) > 0.2
         valid[0] = True
@@ -62,3 +62,89 @@ def write_fake_release(root, seed=0, n_frames=(12, 9, 10, 8, 7, 11)):
         sw=10, sh=5.625, f=8.770747, dist='-0.2769 0.1311 -0.00036 -0.00115 -0.0493',
         origin='-2000.0\t1600.0\t2500.0'))
     return written
+
+
+# ------------------------------------------------------------------------------------------------
+# Training sequences and test images, for the recipe's end-to-end test
+def _calibration_text(cameras_params):
+    lines = ['Skeletool Camera Calibration File V1.0']
+    for i, (intrinsic, extrinsic, size) in enumerate(cameras_params):
+        lines += [f'name          {i}', '  sensor      10 10', f'  size        {size[0]} {size[1]}',
+                  '  animated    0', '  intrinsic   ' + ' '.join(f'{v:.6f}' for v in intrinsic.ravel()),
+                  '  extrinsic   ' + ' '.join(f'{v:.6f}' for v in extrinsic.ravel()), '  radial      0']
+    return '\n'.join(lines) + '\n'
+
+
+def _dots(camera, points_world, width, height, sigma=1.8):
+    canvas = np.full((height, width), 45.0, np.float32)
+    for u, v in camera.world_to_image(points_world):
+        if 10 <= u < width - 10 and 10 <= v < height - 10:
+            y0, x0 = int(v) - 8, int(u) - 8
+            ys, xs = np.mgrid[y0:y0 + 17, x0:x0 + 17]
+            canvas[y0:y0 + 17, x0:x0 + 17] += 200 * np.exp(-((xs - u) ** 2 + (ys - v) ** 2) / (2 * sigma ** 2))
+    return np.repeat(np.clip(canvas, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+
+
+def write_train_sequence(root, subject='S1', sequence='Seq1', n_frames=30, size=(512, 512), seed=0):
+    """S*/Seq*/annot.mat (v5; annot2/annot3/univ_annot3 cells of 14 cameras, frames, cameras),
+    camera.calibration (14 cameras), imageSequence/video_{c}.avi for the training cameras (dots at the
+    projected 28 joints). Returns the world poses (N, 28, 3) mm."""
+    import scipy.io
+    from posepile.ds.demo import scene
+    from posepile.ds.tdhp import main as tdhp
+    from posepile.util.video import write_video
+    rng = np.random.default_rng(seed)
+    folder = Path(root) / subject / sequence
+    folder.mkdir(parents=True, exist_ok=True)
+    walk17 = scene.person_poses(0, n_frames, 25).astype(np.float64)[..., [0, 2, 1]] * [1, 1, 1]
+    walk17[..., 1] = walk17[..., 1]  # y up (z of the demo world becomes y)
+    walk17[..., :] -= walk17[:1, 0] * [1, 0, 1]
+    world = np.zeros((n_frames, 28, 3))
+    names = tdhp.ALL_JOINT_NAMES.split(',')
+    demo_names = scene.JOINT_NAMES.split(',')
+    for j, name in enumerate(names):
+        source = name if name in demo_names else {'spi3': 'spin', 'spi4': 'neck', 'spi2': 'spin', 'lcla': 'lsho',
+                                                 'rcla': 'rsho', 'lhan': 'lwri', 'rhan': 'rwri', 'lfoo': 'lank',
+                                                 'rfoo': 'rank', 'ltoe': 'lank', 'rtoe': 'rank'}[name]
+        world[:, j] = walk17[:, demo_names.index(source)] + rng.normal(0, 25, 3)
+    params, annot2, annot3 = [], [], []
+    from posepile.util.camera import Camera
+    for c in range(14):
+        azimuth = 2 * np.pi * c / 14
+        centre = np.array([4000 * np.sin(azimuth), 1000 + 300 * (c % 3), 4000 * np.cos(azimuth)])
+        camera = Camera(optical_center=centre, world_up=(0, 1, 0))
+        camera.turn_towards(target_world_point=[0, 900, 0])
+        f = 0.9 * size[0]
+        intrinsic = np.array([[f, 0, size[0] / 2, 0], [0, f, size[1] / 2, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
+        params.append((intrinsic, camera.get_extrinsic_matrix(), size))
+    (folder / 'camera.calibration').write_text(_calibration_text(params))
+    cameras = tdhp.load_train_cameras(folder / 'camera.calibration')
+    for c, camera in enumerate(cameras):
+        cam_coords = camera.world_to_camera(world)
+        annot3.append(cam_coords.reshape(n_frames, 84))
+        annot2.append(camera.world_to_image(world).reshape(n_frames, 56))
+    cell = np.empty((14, 1), dtype=object)
+    for c in range(14):
+        cell[c, 0] = annot3[c]
+    cell2 = np.empty((14, 1), dtype=object)
+    for c in range(14):
+        cell2[c, 0] = annot2[c]
+    scipy.io.savemat(str(folder / 'annot.mat'), {'annot2': cell2, 'annot3': cell, 'univ_annot3': cell,
+                                                  'frames': np.arange(n_frames)[:, None], 'cameras': np.arange(14)})
+    for c in tdhp.TRAIN_CAMERAS:
+        frames = (_dots(cameras[c], w, *size) for w in world)
+        write_video(folder / 'imageSequence' / f'video_{c}.avi', frames, fps=25, quality=9)
+    return world
+
+
+def write_test_images(root, written):
+    """TS*/imageSequence/img_%06d.jpg (1-based) with dots at the test camera's projection of annot3."""
+    from posepile.ds.tdhp import main as tdhp
+    from posepile.util import improc
+    for sequence, data in written.items():
+        camera = tdhp.test_camera(root, sequence)
+        width, height = (2048, 2048) if sequence in ('TS1', 'TS2', 'TS3', 'TS4') else (1920, 1080)
+        for i in range(len(data['valid_frame'])):
+            world = camera.camera_to_world(data['annot3'][i])
+            improc.write_jpeg_atomic(Path(root) / sequence / 'imageSequence' / f'img_{i + 1:06d}.jpg',
+                                     _dots(camera, world, width, height, sigma=2.5), 95)

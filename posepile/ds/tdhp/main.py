@@ -152,3 +152,207 @@ def test_camera(root, sequence):
     if not path.exists():
         raise FileNotFoundError(f'{path} not found: extract test_util from the 3DHP test set archive')
     return load_calib(path)
+
+
+# ------------------------------------------------------------------------------------------------
+# The recipe's stages (see main.sh)
+import logging  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+logger = logging.getLogger(__name__)
+ALL_JOINT_NAMES = ('spi3,spi4,spi2,spin,pelv,neck,head,htop,lcla,lsho,lelb,lwri,lhan,rcla,rsho,relb,rwri,rhan,'
+                   'lhip,lkne,lank,lfoo,ltoe,rhip,rkne,rank,rfoo,rtoe')
+ALL_JOINT_EDGES = ('htop-head-neck-spi4-spi3-spi2-spin-pelv-lhip-lkne-lank-lfoo-ltoe,pelv-rhip-rkne-rank-rfoo-rtoe,'
+                   'neck-lcla-lsho-lelb-lwri-lhan,neck-rcla-rsho-relb-rwri-rhan')
+TEST_JOINTS_OF_28 = [7, 5, 14, 15, 16, 9, 10, 11, 23, 24, 25, 18, 19, 20, 4, 3, 6]
+TEST_JOINT_EDGES = 'htop-head-neck-spin-pelv-lhip-lkne-lank,pelv-rhip-rkne-rank,neck-lsho-lelb-lwri,neck-rsho-relb-rwri'
+TRAIN_SUBJECTS = tuple(f'S{i}' for i in range(1, 9))
+TRAIN_CAMERAS = (0, 1, 2, 4, 5, 6, 7, 8)  # the chest-height and overhead-free views used for training
+TRAIN_FRAME_STEP = 5
+SELECTION_THRESHOLD_MM = 100
+MIN_FRACTION_IN_IMAGE = 1 / 3
+BOX_EXPANSION = 1.05
+
+
+def raw_root(data_root=None):
+    from posepile.paths import data_root as get_data_root
+    return Path(data_root or get_data_root()) / 'tdhp'
+
+
+def work_dir(data_root=None):
+    return raw_root(data_root) / 'posepile_work'
+
+
+def load_train_annotations(annot_mat_path):
+    """annot3 per camera (list of (N, 28, 3) mm, camera frame) from a training sequence's annot.mat (v5)."""
+    import scipy.io
+    path = Path(annot_mat_path)
+    try:
+        annot3 = scipy.io.loadmat(str(path))['annot3']
+    except (OSError, ValueError, KeyError, NotImplementedError) as e:
+        raise TDHPFormatError(f'{path}: cannot read annot3 ({e})') from e
+    return [np.asarray(annot3.reshape(-1)[c], np.float64).reshape(-1, 28, 3) for c in range(annot3.size)]
+
+
+def train_sequences(root):
+    return [(s, q) for s in TRAIN_SUBJECTS for q in ('Seq1', 'Seq2') if (Path(root) / s / q / 'annot.mat').exists()]
+
+
+def train_frame_relpath(subject, sequence, camera_index, frame):
+    return f'tdhp/{subject}/{sequence}/Images/video_{camera_index}/frame_{frame:06d}.jpg'
+
+
+def select_frames_stage(data_root=None):
+    """Per training sequence: every 5th frame, then adaptive selection (a joint moved >= 100 mm; camera 0's
+    annot3, distances being the same in every camera's frame)."""
+    from posepile.util import fileio
+    from posepile.util.sampling import select_frames
+    out_path = work_dir(data_root) / 'selection.json'
+    if out_path.exists():
+        return fileio.load_json(out_path)
+    root = raw_root(data_root)
+    selection = {}
+    for subject, sequence in train_sequences(root):
+        annot3 = load_train_annotations(root / subject / sequence / 'annot.mat')[0]
+        candidates = np.arange(0, len(annot3), TRAIN_FRAME_STEP)
+        selection[f'{subject}/{sequence}'] = candidates[select_frames(annot3[candidates], SELECTION_THRESHOLD_MM)].tolist()
+    fileio.save_json(selection, out_path)
+    return selection
+
+
+def extract_frames_stage(shard=None, cameras=TRAIN_CAMERAS, data_root=None):
+    from posepile.util.parallel import parse_shard, shard_items
+    from posepile.util.video import extract_frames
+    root = raw_root(data_root)
+    selection = select_frames_stage(data_root)
+    jobs = [(key, c) for key in sorted(selection) for c in cameras]
+    index, count = parse_shard(shard)
+    for key, camera_index in shard_items(jobs, index, count):
+        subject, sequence = key.split('/')
+        video = root / subject / sequence / 'imageSequence' / f'video_{camera_index}.avi'
+        if not video.exists():
+            raise FileNotFoundError(f'{video} is missing')
+        out_dir = root.parent / Path(train_frame_relpath(subject, sequence, camera_index, 0)).parent
+        extract_frames(video, out_dir, selection[key])
+
+
+def make_crop_tasks(data_root=None, cameras=TRAIN_CAMERAS):
+    from posepile.datasets3d import Pose3DExample
+    from posepile.util import boxes
+    root = raw_root(data_root)
+    selection = select_frames_stage(data_root)
+    tasks = []
+    for key, frames in sorted(selection.items()):
+        subject, sequence = key.split('/')
+        folder = root / subject / sequence
+        all_cameras = load_train_cameras(folder / 'camera.calibration')
+        sizes = _train_image_sizes(folder / 'camera.calibration')
+        annot3 = load_train_annotations(folder / 'annot.mat')
+        for camera_index in cameras:
+            camera = all_cameras[camera_index]
+            width, height = sizes[camera_index]
+            for frame in frames:
+                world = camera.camera_to_world(annot3[camera_index][frame])
+                pixels = camera.world_to_image(world)
+                inside = (pixels[:, 0] >= 0) & (pixels[:, 0] < width) & (pixels[:, 1] >= 0) & (pixels[:, 1] < height)
+                if inside.mean() < MIN_FRACTION_IN_IMAGE:
+                    continue
+                box = boxes.intersection(boxes.expand(boxes.bb_of_points(pixels[inside]), BOX_EXPANSION),
+                                         boxes.full_box((height, width)))
+                relpath = train_frame_relpath(subject, sequence, camera_index, frame)
+                example = Pose3DExample(relpath, world, box, camera, scene_name=f'{subject}/{sequence}')
+                crop = relpath.replace('tdhp/', 'tdhp_downscaled/', 1)
+                tasks.append((f'0/{subject}/{sequence}/{camera_index:02d}/{frame:06d}', example, crop))
+    # the test set as the TEST split (valid frames; univ_annot3 kept as univ_coords)
+    for sequence in TEST_SEQUENCES:
+        path = root / sequence / 'annot_data.mat'
+        if not path.exists():
+            continue
+        annotations = load_test_annotations(path)
+        camera = test_camera(root, sequence)
+        for i in np.flatnonzero(annotations['valid_frame']):
+            world = camera.camera_to_world(annotations['annot3'][i])
+            box = boxes.expand(boxes.bb_of_points(camera.world_to_image(world)), BOX_EXPANSION)
+            relpath = test_image_relpath(sequence, int(i))
+            example = Pose3DExample(relpath, world, box, camera, scene_name=sequence,
+                                    univ_coords=camera.camera_to_world(annotations['univ_annot3'][i]),
+                                    activity_name=ACTIVITY_NAMES[annotations['activity'][i] - 1])
+            crop = relpath.replace('tdhp/', 'tdhp_downscaled/', 1)
+            tasks.append((f'2/{sequence}/{int(i):06d}', example, crop))
+    if not tasks:
+        raise FileNotFoundError(f'no MPI-INF-3DHP training sequences or test set under {root}')
+    return tasks
+
+
+def _train_image_sizes(path):
+    """(width, height) per camera from the `size` lines of camera.calibration."""
+    sizes = []
+    for line in open(path, encoding='utf-8'):
+        parts = line.split()
+        if parts and parts[0] == 'size':
+            sizes.append((int(float(parts[1])), int(float(parts[2]))))
+    return sizes
+
+
+def crop_stage(shard=None, n_workers=None, color_correct_test=False, data_root=None):
+    """Crops; with color_correct_test the test images get the original's gamma + white-balance fix."""
+    from posepile.preproc.pipeline import run_crop_stage
+    tasks = make_crop_tasks(data_root)
+    for subset, adjust in (('train', False), ('test', color_correct_test)):
+        subset_tasks = [t for t in tasks if t[0].startswith('0/' if subset == 'train' else '2/')]
+        if subset_tasks:
+            run_crop_stage(subset_tasks, work_dir(data_root) / f'crops_{subset}', shard=shard,
+                           n_workers=n_workers, data_root=raw_root(data_root).parent, image_adjustments_3dhp=adjust)
+
+
+def make_dataset(data_root=None):
+    """MPI-INF-3DHP: training sequences (8 cameras, every 5th frame + adaptive 100 mm, >= 1/3 of the joints
+    in view; 28 joints) and the test set as TEST (valid frames; the 17 test joints placed into the 28)."""
+    from posepile.datasets3d import Pose3DDataset
+    from posepile.joint_info import JointInfo
+    from posepile.preproc.pipeline import load_crop_results
+    splits = {0: [], 2: []}
+    for subset, split in (('train', 0), ('test', 2)):
+        crops = work_dir(data_root) / f'crops_{subset}'
+        if crops.exists():
+            for _, example in load_crop_results(crops):
+                if split == 2:  # test annotations have the 17 test joints: place them among the 28
+                    for attr in ('world_coords', 'univ_coords'):
+                        full = np.full((28, 3), np.nan, np.float32)
+                        full[TEST_JOINTS_OF_28] = getattr(example, attr)
+                        setattr(example, attr, full)
+                splits[split].append(example)
+    if not splits[0] and not splits[2]:
+        raise FileNotFoundError(f'{work_dir(data_root)}: no crops; run the crop stage of posepile/ds/tdhp/main.sh')
+    return Pose3DDataset(JointInfo(ALL_JOINT_NAMES, ALL_JOINT_EDGES), splits[0], None, splits[2])
+
+
+def main(argv=None):
+    import argparse
+    from posepile.util.parallel import add_shard_argument
+    parser = argparse.ArgumentParser(prog='python -m posepile.ds.tdhp.main', description='MPI-INF-3DHP stages')
+    sub = parser.add_subparsers(dest='stage', required=True)
+    sub.add_parser('select-frames')
+    p = sub.add_parser('extract-frames')
+    add_shard_argument(p)
+    p = sub.add_parser('crop')
+    add_shard_argument(p)
+    p.add_argument('--workers', type=int, default=None)
+    p.add_argument('--color-correct-test', action='store_true',
+                   help="the original's gamma + white balance fix of the green-tinted test images")
+    sub.add_parser('assemble')
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s: %(message)s')
+    if args.stage == 'select-frames':
+        select_frames_stage()
+    elif args.stage == 'extract-frames':
+        extract_frames_stage(args.shard)
+    elif args.stage == 'crop':
+        crop_stage(args.shard, args.workers, args.color_correct_test)
+    else:
+        from posepile.datasets3d import save_to_cache
+        save_to_cache('tdhp', make_dataset())
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,64 @@
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from posepile.ds.tdhp import main as tdhp
+from posepile.util import improc
+from posepile.util.sampling import select_frames
+from tests.fakes import tdhp as fake
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _marker_errors(data_root, examples, source_focal):
+    errors = []
+    for example in examples:
+        crop = improc.imread_rgb(data_root / example.image_path)[..., 1].astype(np.float64) - 45
+        projected = example.camera.world_to_image(example.world_coords)
+        valid = np.all(np.isfinite(projected), axis=1)
+        r = max(3, int(round(5 * example.camera.intrinsic_matrix[0, 0] / source_focal)))
+        for j in np.flatnonzero(valid):
+            u, v = projected[j]
+            others = np.delete(projected[valid], np.flatnonzero(np.flatnonzero(valid) == j), axis=0)
+            if not (r + 2 <= u < crop.shape[1] - r - 2 and r + 2 <= v < crop.shape[0] - r - 2) or \
+                    np.min(np.linalg.norm(others - [u, v], axis=1)) < 4 * r:
+                continue
+            patch = np.clip(crop[int(v) - r:int(v) + r + 1, int(u) - r:int(u) + r + 1], 0, None)
+            ys, xs = np.mgrid[int(v) - r:int(v) + r + 1, int(u) - r:int(u) + r + 1]
+            errors.append(np.hypot((xs * patch).sum() / patch.sum() - u, (ys * patch).sum() / patch.sum() - v))
+    return np.array(errors)
+
+
+def test_tdhp_recipe_on_fake_release(data_root):
+    root = data_root / 'tdhp'
+    world = fake.write_train_sequence(root, n_frames=30)
+    written = fake.write_fake_release(root, n_frames=(4, 3, 3, 3, 3, 4))
+    fake.write_test_images(root, written)
+    env = dict(os.environ, DATA_ROOT=str(data_root), OMP_NUM_THREADS='1')
+    env.pop('POSEPILE_CACHE_DIR', None)
+    result = subprocess.run(['bash', str(REPO / 'posepile/ds/tdhp/main.sh')], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    from posepile.storage.annotations import load_dataset
+    dataset = load_dataset(data_root / 'cache' / 'tdhp.posepile')
+    kept = np.arange(0, 30, 5)[select_frames(world[::5], 100)]
+    cameras = tdhp.load_train_cameras(root / 'S1' / 'Seq1' / 'camera.calibration')
+    expected_train = 0
+    for c in tdhp.TRAIN_CAMERAS:
+        for f in kept:
+            px = cameras[c].world_to_image(world[f])
+            inside = np.all((px >= 0) & (px < 512), axis=1)
+            expected_train += inside.mean() >= 1 / 3
+    assert len(dataset.examples[0]) == expected_train > 0
+    assert len(dataset.examples[2]) == sum(int(d['valid_frame'].sum()) for d in written.values())
+    assert dataset.joint_info.n_joints == 28
+    train_errors = _marker_errors(data_root, list(dataset.examples[0])[:8], 0.9 * 512)
+    test_errors = _marker_errors(data_root, list(dataset.examples[2])[:8], 1500)
+    for errors in (train_errors, test_errors):
+        assert len(errors) > 15
+        assert np.median(errors) < 0.5 and np.max(errors) < 1.0, (np.median(errors), np.max(errors))
+    test_example = dataset.examples[2][0]
+    assert test_example.univ_coords.shape == (28, 3)
+    assert np.isnan(test_example.world_coords[0]).all()  # spi3 is not among the 17 test joints
