@@ -36,3 +36,96 @@ def load_annotations(path):
 
 def image_relpath(split, image_id):
     return f'tdoh/{split}/images/{image_id}.jpg'
+
+
+# ------------------------------------------------------------------------------------------------
+# The recipe's stages
+import logging  # noqa: E402
+
+logger = logging.getLogger(__name__)
+SPLITS = {'trainset': 0, 'testset': 2}
+BOX_EXPANSION = 1.15
+
+
+def raw_root(data_root=None):
+    from posepile.paths import data_root as get_data_root
+    return Path(data_root or get_data_root()) / 'tdoh'
+
+
+def work_dir(data_root=None):
+    return raw_root(data_root) / 'posepile_work'
+
+
+def annotation_box(annotation, joints_px):
+    """The shipped box ([[x1, y1], [x2, y2]]) when present, else the expanded box of the joints."""
+    from posepile.util import boxes
+    box = annotation.get('bbox')
+    if box is not None:
+        (x1, y1), (x2, y2) = np.asarray(box, np.float64).reshape(2, 2)
+        return np.array([x1, y1, x2 - x1, y2 - y1])
+    return boxes.expand(boxes.bb_of_points(joints_px), BOX_EXPANSION)
+
+
+def make_crop_tasks(data_root=None):
+    from posepile.datasets3d import Pose3DExample
+    from posepile.util.camera import Camera
+    root = raw_root(data_root)
+    tasks = []
+    for split, split_id in SPLITS.items():
+        path = root / split / 'annots.json'
+        if not path.exists():
+            continue
+        for image_id, annotation in sorted(load_annotations(path).items()):
+            relpath = image_relpath(split, image_id)
+            if not (root.parent / relpath).exists():
+                raise FileNotFoundError(f'{root.parent / relpath} not found (image of annotation {image_id})')
+            camera = Camera(intrinsic_matrix=annotation['intrinsics'], world_up=(0, -1, 0))
+            joints = annotation['joints_mm']  # camera frame = world frame here
+            box = annotation_box(annotation['raw'], camera.world_to_image(joints))
+            example = Pose3DExample(relpath, joints, box, camera, scene_name=split)
+            tasks.append((f'{split_id}/{image_id}', example, f'tdoh_downscaled/{split}/{image_id}.jpg'))
+    if not tasks:
+        raise FileNotFoundError(f'no annots.json under {root}/trainset or {root}/testset')
+    return tasks
+
+
+def crop_stage(shard=None, n_workers=None, data_root=None):
+    from posepile.preproc.pipeline import run_crop_stage
+    run_crop_stage(make_crop_tasks(data_root), work_dir(data_root) / 'crops', shard=shard, n_workers=n_workers,
+                   data_root=raw_root(data_root).parent)
+
+
+def make_dataset(data_root=None):
+    """3DOH50K: trainset as TRAIN, testset as TEST; 14 LSP joints in mm (the x1000/7 unit rule)."""
+    from posepile.datasets3d import Pose3DDataset
+    from posepile.joint_info import JointInfo
+    from posepile.preproc.pipeline import load_crop_results
+    crops = work_dir(data_root) / 'crops'
+    if not crops.exists():
+        raise FileNotFoundError(f'{crops} not found: run the crop stage of posepile/ds/tdoh/main.sh first')
+    splits = {0: [], 2: []}
+    for key, example in load_crop_results(crops):
+        splits[int(key.split('/')[0])].append(example)
+    return Pose3DDataset(JointInfo(JOINT_NAMES, JOINT_EDGES), splits[0], None, splits[2])
+
+
+def main(argv=None):
+    import argparse
+    from posepile.util.parallel import add_shard_argument
+    parser = argparse.ArgumentParser(prog='python -m posepile.ds.tdoh.main', description='3DOH50K stages')
+    sub = parser.add_subparsers(dest='stage', required=True)
+    p = sub.add_parser('crop')
+    add_shard_argument(p)
+    p.add_argument('--workers', type=int, default=None)
+    sub.add_parser('assemble')
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s: %(message)s')
+    if args.stage == 'crop':
+        crop_stage(args.shard, args.workers)
+    else:
+        from posepile.datasets3d import save_to_cache
+        save_to_cache('tdoh', make_dataset())
+
+
+if __name__ == '__main__':
+    main()
