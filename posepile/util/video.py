@@ -65,7 +65,7 @@ def count_frames(video_path):
 
 
 def extract_frames(video_path, out_dir, frame_indices=None, every_nth=1, quality=95,
-                   name_pattern=FRAME_NAME_PATTERN, expected_n_frames=None, progress=False):
+                   name_pattern=FRAME_NAME_PATTERN, expected_n_frames=None, progress=False, transform=None):
     """Write chosen frames of `video_path` as JPEGs into `out_dir`; return the list of written indices.
 
     frame_indices: iterable of 0-based indices to keep (else every `every_nth` frame, starting at 0).
@@ -73,7 +73,8 @@ def extract_frames(video_path, out_dir, frame_indices=None, every_nth=1, quality
     written atomically, so an interrupted run never leaves a truncated JPEG under a final name.
     A video that ends early or breaks raises VideoReadError naming the file and the last good frame,
     after everything decodable up to there was written. With expected_n_frames, a video that ends
-    cleanly but has fewer frames than that also raises VideoReadError.
+    cleanly but has fewer frames than that also raises VideoReadError. `transform` (e.g. a horizontal
+    mirror) is applied to each frame before writing.
     """
     out_dir = Path(out_dir)
     wanted = None if frame_indices is None else sorted(set(int(i) for i in frame_indices))
@@ -100,7 +101,7 @@ def extract_frames(video_path, out_dir, frame_indices=None, every_nth=1, quality
             continue
         path = out_dir / name_pattern.format(index)
         if not improc.is_readable_image(path):
-            improc.write_jpeg_atomic(path, frame, quality)
+            improc.write_jpeg_atomic(path, frame if transform is None else transform(frame), quality)
         written.append(index)
     if wanted is not None and last_decoded < last_wanted:
         raise VideoReadError(video_path, last_decoded,

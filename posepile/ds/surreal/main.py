@@ -41,3 +41,154 @@ def load_joints3d_mm(info):
     if joints.ndim == 2:
         joints = joints[..., np.newaxis]
     return (joints.transpose(2, 1, 0) * 1000).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------------------
+# The recipe's stages
+import logging  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+logger = logging.getLogger(__name__)
+SPLITS = {'train': 0, 'val': 1, 'test': 2}
+SELECTION_THRESHOLD_MM = 100
+JOINT_NAMES = ('pelv,lhip,rhip,spi1,lkne,rkne,spi2,lank,rank,spi3,ltoe,rtoe,neck,lcla,rcla,head,lsho,rsho,'
+               'lelb,relb,lwri,rwri,lhan,rhan')
+JOINT_EDGES = ('pelv-spi1-spi2-spi3-neck-head,pelv-lhip-lkne-lank-ltoe,pelv-rhip-rkne-rank-rtoe,'
+               'spi3-lcla-lsho-lelb-lwri-lhan,spi3-rcla-rsho-relb-rwri-rhan')
+
+
+def raw_root(data_root=None):
+    from posepile.paths import data_root as get_data_root
+    return Path(data_root or get_data_root()) / 'surreal'
+
+
+def work_dir(data_root=None):
+    return raw_root(data_root) / 'posepile_work'
+
+
+def mirrored_camera(camera):
+    """The released videos are mirrored with respect to a right-handed camera (the render camera's
+    rotation has determinant -1). Frames are mirrored back when extracted, and the camera with them."""
+    return camera.copy().horizontal_flip(image_width=IMAGE_SIZE[0])
+
+
+def list_clips(root):
+    """(split, relative video path without extension) for every clip with its _info.mat."""
+    clips = []
+    for split in SPLITS:
+        for video in sorted((Path(root) / 'cmu' / split).glob('run*/*/*.mp4')):
+            if video.with_name(video.stem + '_info.mat').exists():
+                clips.append((split, str(video.relative_to(root).with_suffix(''))))
+    if not clips:
+        raise FileNotFoundError(f'no SURREAL clips (cmu/<split>/run*/<seq>/*.mp4 + _info.mat) under {root}')
+    return clips
+
+
+def frame_relpath(clip, frame):
+    return f'surreal/frames/{clip}/frame_{frame:06d}.jpg'
+
+
+def select_frames_stage(data_root=None):
+    from posepile.util import fileio
+    from posepile.util.sampling import select_frames
+    out_path = work_dir(data_root) / 'selection.json'
+    if out_path.exists():
+        return fileio.load_json(out_path)
+    root = raw_root(data_root)
+    selection = {}
+    for _, clip in list_clips(root):
+        joints = load_joints3d_mm(load_info(root / f'{clip}_info.mat'))
+        selection[clip] = select_frames(joints, SELECTION_THRESHOLD_MM).tolist()
+    fileio.save_json(selection, out_path)
+    return selection
+
+
+def extract_frames_stage(shard=None, data_root=None):
+    from posepile.util.parallel import parse_shard, shard_items
+    from posepile.util.video import extract_frames
+    root = raw_root(data_root)
+    selection = select_frames_stage(data_root)
+    index, count = parse_shard(shard)
+    for clip in shard_items(sorted(selection), index, count):
+        out_dir = root.parent / Path(frame_relpath(clip, 0)).parent
+        extract_frames(root / f'{clip}.mp4', out_dir, selection[clip], transform=lambda f: f[:, ::-1])
+
+
+def make_crop_tasks(data_root=None):
+    from posepile.datasets3d import Pose3DExample
+    from posepile.util import masks
+    root = raw_root(data_root)
+    selection = select_frames_stage(data_root)
+    tasks, n_empty = [], 0
+    for split, clip in list_clips(root):
+        info = load_info(root / f'{clip}_info.mat')
+        camera = mirrored_camera(camera_from_location(info['camLoc']))
+        joints = load_joints3d_mm(info)
+        segm = load_info(root / f'{clip}_segm.mat')
+        for frame in selection.get(clip, []):
+            key = f'segm_{frame + 1}'
+            if key not in segm:
+                raise SurrealFormatError(f'{root / clip}_segm.mat: no {key} for frame {frame}')
+            mask = np.asarray(segm[key])[:, ::-1] > 0
+            if not mask.any():
+                n_empty += 1
+                continue
+            rle = masks.encode(mask)
+            box = masks.to_bbox(rle)
+            example = Pose3DExample(frame_relpath(clip, frame), joints[frame], box, camera, mask=rle,
+                                    scene_name=clip.split('/')[2])
+            crop = frame_relpath(clip, frame).replace('surreal/frames/', 'surreal_downscaled/', 1)
+            tasks.append((f'{SPLITS[split]}/{clip}/{frame:06d}', example, crop))
+    if n_empty:
+        logger.info('skipped %d frames without a visible person', n_empty)
+    return tasks
+
+
+def crop_stage(shard=None, n_workers=None, data_root=None):
+    from posepile.preproc.pipeline import run_crop_stage
+    run_crop_stage(make_crop_tasks(data_root), work_dir(data_root) / 'crops', shard=shard, n_workers=n_workers,
+                   data_root=raw_root(data_root).parent)
+
+
+def make_dataset(data_root=None):
+    """SURREAL: the official train/val/test folders, adaptive 100 mm per clip, 24 SMPL joints (mm), masks and
+    boxes from the part segmentation, frames and cameras mirrored back to a right-handed system."""
+    from posepile.datasets3d import Pose3DDataset
+    from posepile.joint_info import JointInfo
+    from posepile.preproc.pipeline import load_crop_results
+    crops = work_dir(data_root) / 'crops'
+    if not crops.exists():
+        raise FileNotFoundError(f'{crops} not found: run the crop stage of posepile/ds/surreal/main.sh first')
+    splits = {0: [], 1: [], 2: []}
+    for key, example in load_crop_results(crops):
+        splits[int(key.split('/')[0])].append(example)
+    return Pose3DDataset(JointInfo(JOINT_NAMES, JOINT_EDGES), splits[0], splits[1], splits[2])
+
+
+def main(argv=None):
+    import argparse
+    from posepile.util.parallel import add_shard_argument
+    parser = argparse.ArgumentParser(prog='python -m posepile.ds.surreal.main', description='SURREAL stages')
+    sub = parser.add_subparsers(dest='stage', required=True)
+    sub.add_parser('select-frames')
+    p = sub.add_parser('extract-frames')
+    add_shard_argument(p)
+    p = sub.add_parser('crop')
+    add_shard_argument(p)
+    p.add_argument('--workers', type=int, default=None)
+    sub.add_parser('assemble')
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s: %(message)s')
+    if args.stage == 'select-frames':
+        select_frames_stage()
+    elif args.stage == 'extract-frames':
+        extract_frames_stage(args.shard)
+    elif args.stage == 'crop':
+        crop_stage(args.shard, args.workers)
+    else:
+        from posepile.datasets3d import save_to_cache
+        save_to_cache('surreal', make_dataset())
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# SURREAL: G. Varol et al., "Learning from Synthetic Humans", CVPR 2017. https://www.di.ens.fr/willow/research/surreal/
+# Download needs the licence agreement (a username/password by e-mail): run the official download script
+# into $DATA_ROOT/surreal (it creates cmu/{train,val,test}/run{0,1,2}/<seq>/...).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../functions.sh"
+check_data_root
+py() { python -m posepile.ds.surreal.main "$@"; }
+
+# 1. Adaptive frame selection per clip (a joint moved >= 100 mm)
+py select-frames
+
+# 2. Frames from the clips, mirrored back (the released videos are mirrored)
+py extract-frames
+
+# 3. Masks and boxes from the part segmentation (_segm.mat), then crops
+py crop
+
+# 4. The dataset for get_dataset('surreal')
+py assemble
