@@ -65,3 +65,171 @@ def load_bodies(body3d_scene_json_path):
         coords[values[:, 3] <= MIN_CONFIDENCE] = np.nan
         result.append((int(body['id']), coords))
     return result
+
+
+# ------------------------------------------------------------------------------------------------
+# The recipe's stages
+import logging  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+logger = logging.getLogger(__name__)
+SEQUENCES_FILE = Path(__file__).with_name('sequences.txt')
+SELECTION_THRESHOLD_MM = 100
+BOX_EXPANSION = 1.25
+MIN_JOINTS_IN_IMAGE = 6
+
+
+def raw_root(data_root=None):
+    from posepile.paths import data_root as get_data_root
+    return Path(data_root or get_data_root()) / 'panoptic'
+
+
+def work_dir(data_root=None):
+    return raw_root(data_root) / 'posepile_work'
+
+
+def sequences_on_disk(root, sequences_file=SEQUENCES_FILE):
+    names = [line.strip() for line in open(sequences_file, encoding='utf-8')
+             if line.strip() and not line.startswith('#')]
+    present = [n for n in names if (Path(root) / n / f'calibration_{n}.json').exists()]
+    missing = sorted(set(names) - set(present))
+    if missing:
+        logger.info('%d listed sequences are not under %s (skipped): %s', len(missing), root, ', '.join(missing))
+    if not present:
+        raise FileNotFoundError(f'none of the sequences in {sequences_file} is under {root}')
+    return present
+
+
+def load_tracks(root, sequence):
+    """{body id: {frame: (19, 3) mm}} from hdPose3d_stage1_coco19/body3DScene_%08d.json (frame = HD index)."""
+    tracks = {}
+    folder = Path(root) / sequence / 'hdPose3d_stage1_coco19'
+    for path in sorted(folder.glob('body3DScene_*.json')):
+        frame = int(path.stem.split('_')[-1])
+        for body_id, coords in load_bodies(path):
+            tracks.setdefault(body_id, {})[frame] = coords
+    return tracks
+
+
+def select_frames_stage(data_root=None):
+    """Per sequence and person: adaptive selection over the person's track (a joint moved >= 100 mm;
+    newly visible joints also count). Writes {sequence: {frame: [body ids]}}."""
+    from posepile.util import fileio
+    from posepile.util.sampling import select_frames
+    out_path = work_dir(data_root) / 'selection.json'
+    if out_path.exists():
+        return fileio.load_json(out_path)
+    root = raw_root(data_root)
+    selection = {}
+    for sequence in sequences_on_disk(root):
+        per_frame = {}
+        for body_id, track in sorted(load_tracks(root, sequence).items()):
+            frames = sorted(track)
+            kept = select_frames(np.stack([track[f] for f in frames]), SELECTION_THRESHOLD_MM, check_validity=True)
+            for i in kept:
+                per_frame.setdefault(str(frames[i]), []).append(body_id)
+        selection[sequence] = per_frame
+    fileio.save_json(selection, out_path)
+    return selection
+
+
+def hd_cameras_with_video(root, sequence):
+    cameras = load_cameras(Path(root) / sequence / f'calibration_{sequence}.json', camera_type='hd')
+    return {name: cam for name, cam in sorted(cameras.items())
+            if (Path(root) / sequence / 'hdVideos' / f'hd_{name}.mp4').exists()}
+
+
+def frame_relpath(sequence, camera_name, frame):
+    return f'panoptic/{sequence}/hdImgs/{camera_name}/{camera_name}_{frame:08d}.jpg'
+
+
+def extract_frames_stage(shard=None, data_root=None):
+    from posepile.util.parallel import parse_shard, shard_items
+    from posepile.util.video import extract_frames
+    root = raw_root(data_root)
+    selection = select_frames_stage(data_root)
+    jobs = [(s, c) for s in sorted(selection) for c in hd_cameras_with_video(root, s)]
+    index, count = parse_shard(shard)
+    for sequence, camera_name in shard_items(jobs, index, count):
+        frames = sorted(int(f) for f in selection[sequence])
+        out_dir = root.parent / Path(frame_relpath(sequence, camera_name, 0)).parent
+        extract_frames(root / sequence / 'hdVideos' / f'hd_{camera_name}.mp4', out_dir, frames,
+                       name_pattern=f'{camera_name}_{{:08d}}.jpg')
+
+
+def make_crop_tasks(data_root=None):
+    from posepile.datasets3d import Pose3DExample
+    from posepile.util import boxes
+    root = raw_root(data_root)
+    selection = select_frames_stage(data_root)
+    tasks = []
+    for sequence, per_frame in sorted(selection.items()):
+        tracks = load_tracks(root, sequence)
+        cameras = hd_cameras_with_video(root, sequence)
+        calibration = _load_json(root / sequence / f'calibration_{sequence}.json')
+        resolution = {c['name']: c['resolution'] for c in calibration['cameras']}
+        for frame_str, body_ids in sorted(per_frame.items(), key=lambda kv: int(kv[0])):
+            frame = int(frame_str)
+            for camera_name, camera in cameras.items():
+                width, height = resolution[camera_name]
+                for body_id in body_ids:
+                    world = tracks[body_id][frame]
+                    pixels = camera.world_to_image(world)
+                    visible = np.all(np.isfinite(pixels), 1) & np.all((pixels >= 0) & (pixels < [width, height]), 1)
+                    if visible.sum() < MIN_JOINTS_IN_IMAGE:
+                        continue
+                    box = boxes.intersection(boxes.expand(boxes.bb_of_points(pixels[visible]), BOX_EXPANSION),
+                                             boxes.full_box((height, width)))
+                    relpath = frame_relpath(sequence, camera_name, frame)
+                    example = Pose3DExample(relpath, world, box, camera, scene_name=sequence)
+                    crop = relpath.replace('panoptic/', 'panoptic_downscaled/', 1).replace('.jpg', f'_{body_id}.jpg')
+                    tasks.append((f'{sequence}/{camera_name}/{frame:08d}/{body_id}', example, crop))
+    return tasks
+
+
+def crop_stage(shard=None, n_workers=None, data_root=None):
+    from posepile.preproc.pipeline import run_crop_stage
+    run_crop_stage(make_crop_tasks(data_root), work_dir(data_root) / 'crops', shard=shard, n_workers=n_workers,
+                   data_root=raw_root(data_root).parent)
+
+
+def make_dataset(data_root=None):
+    """CMU Panoptic (HD cameras): every person and camera where >= 6 joints are in view, after adaptive
+    selection per person; 19 COCO-style joints in mm (low-confidence joints NaN); all in TRAIN."""
+    from posepile.datasets3d import Pose3DDataset
+    from posepile.joint_info import JointInfo
+    from posepile.preproc.pipeline import load_crop_results
+    crops = work_dir(data_root) / 'crops'
+    if not crops.exists():
+        raise FileNotFoundError(f'{crops} not found: run the crop stage of posepile/ds/panoptic/main.sh first')
+    examples = [example for _, example in load_crop_results(crops)]
+    return Pose3DDataset(JointInfo(JOINT_NAMES_COCO19, JOINT_EDGES_COCO19), examples)
+
+
+def main(argv=None):
+    import argparse
+    from posepile.util.parallel import add_shard_argument
+    parser = argparse.ArgumentParser(prog='python -m posepile.ds.panoptic.main', description='CMU Panoptic stages')
+    sub = parser.add_subparsers(dest='stage', required=True)
+    sub.add_parser('select-frames')
+    p = sub.add_parser('extract-frames')
+    add_shard_argument(p)
+    p = sub.add_parser('crop')
+    add_shard_argument(p)
+    p.add_argument('--workers', type=int, default=None)
+    sub.add_parser('assemble')
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s: %(message)s')
+    if args.stage == 'select-frames':
+        select_frames_stage()
+    elif args.stage == 'extract-frames':
+        extract_frames_stage(args.shard)
+    elif args.stage == 'crop':
+        crop_stage(args.shard, args.workers)
+    else:
+        from posepile.datasets3d import save_to_cache
+        save_to_cache('panoptic', make_dataset())
+
+
+if __name__ == '__main__':
+    main()

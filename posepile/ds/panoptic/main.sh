@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# CMU Panoptic Studio: H. Joo et al., "Panoptic Studio: A Massively Multiview System for Social Interaction
+# Capture", TPAMI 2017. http://domedb.perception.cs.cmu.edu/
+# Download each sequence of posepile/ds/panoptic/sequences.txt with the official toolbox
+# (panoptic-toolbox: ./scripts/getData.sh <seq> 0 31, then extract hdPose3d_stage1_coco19.tar) into
+# $DATA_ROOT/panoptic/<seq>/.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../functions.sh"
+check_data_root
+root="$DATA_ROOT/panoptic"
+py() { python -m posepile.ds.panoptic.main "$@"; }
+
+# 1. Extract the 3D pose archives safely (skipped when done)
+for archive in "$root"/*/hdPose3d_stage1_coco19.tar; do
+  [[ -e "$archive" ]] || continue
+  marker="$(dirname "$archive")/.hdPose3d_stage1_coco19.extracted"
+  [[ -f "$marker" ]] || { extract_safely "$archive" "$(dirname "$archive")" && touch "$marker"; }
+done
+
+# 2. Adaptive selection per person (100 mm)
+py select-frames
+
+# 3. HD frames of the selected indices (body3DScene index = HD frame index)
+py extract-frames
+
+# 4. Crops of every person with >= 6 joints in view of each HD camera
+py crop
+
+# 5. The dataset for get_dataset('panoptic')
+py assemble

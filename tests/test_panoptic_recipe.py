@@ -1,0 +1,48 @@
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from posepile.util import improc
+from posepile.util.sampling import select_frames
+from tests.fakes import panoptic as fake
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_panoptic_recipe_on_fake_release(data_root):
+    bodies = fake.write_fake_release(data_root / 'panoptic')
+    env = dict(os.environ, DATA_ROOT=str(data_root), OMP_NUM_THREADS='1')
+    env.pop('POSEPILE_CACHE_DIR', None)
+    result = subprocess.run(['bash', str(REPO / 'posepile/ds/panoptic/main.sh')], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    from posepile.storage.annotations import load_dataset
+    dataset = load_dataset(data_root / 'cache' / 'panoptic.posepile')
+    tracks_nan = {b: t.copy() for b, t in bodies.items()}
+    for t in tracks_nan.values():
+        t[:, 17] = np.nan
+    n_selected = sum(len(select_frames(t, 100, check_validity=True)) for t in tracks_nan.values())
+    assert len(dataset.examples[0]) == 3 * n_selected  # every person is in view of all 3 HD cameras
+    example = dataset.examples[0][0]
+    assert np.isnan(example.world_coords[17]).all()  # confidence -1 -> NaN
+    errors = []
+    for example in list(dataset.examples[0])[:10]:
+        crop = improc.imread_rgb(data_root / example.image_path)[..., 1].astype(np.float64) - 45
+        projected = example.camera.world_to_image(example.world_coords)
+        r = max(3, int(round(5 * example.camera.intrinsic_matrix[0, 0] / 1400)))
+        valid = np.flatnonzero(np.all(np.isfinite(projected), 1))
+        frame = int(Path(example.image_path).stem.split('_')[-2])
+        every_dot = np.concatenate([example.camera.world_to_image(t[frame]) for t in bodies.values()])
+        for j in valid:
+            u, v = projected[j]
+            others = every_dot[np.linalg.norm(every_dot - [u, v], axis=1) > 1e-3]  # all people's dots but this
+            if not (r + 2 <= u < crop.shape[1] - r - 2 and r + 2 <= v < crop.shape[0] - r - 2) or \
+                    np.min(np.linalg.norm(others - [u, v], axis=1)) < 4 * r:
+                continue
+            patch = np.clip(crop[int(v) - r:int(v) + r + 1, int(u) - r:int(u) + r + 1], 0, None)
+            ys, xs = np.mgrid[int(v) - r:int(v) + r + 1, int(u) - r:int(u) + r + 1]
+            errors.append(np.hypot((xs * patch).sum() / patch.sum() - u, (ys * patch).sum() / patch.sum() - v))
+    assert len(errors) > 20
+    assert np.median(errors) < 0.5 and np.max(errors) < 1.0, (np.median(errors), np.max(errors))
