@@ -1,0 +1,131 @@
+"""MPII Human Pose -> Pose2DDataset: 16 joints (px, unlabelled as NaN), head boxes kept for PCKh.
+
+Raw layout: $DATA_ROOT/mpii/mpii_human_pose_v1_u12_1.mat (the official annotation, struct RELEASE) and
+$DATA_ROOT/mpii/images/*.jpg. Training images (img_train == 1) with annotated people become TRAIN; the
+official test annotations are not public. Person box: centred at objpos with side 200 * scale px (MPII's
+scale is relative to a 200 px tall person).
+"""
+import argparse
+import logging
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+JOINT_NAMES = 'rank,rkne,rhip,lhip,lkne,lank,pelv,thor,neck,htop,rwri,relb,rsho,lsho,lelb,lwri'
+JOINT_EDGES = 'rank-rkne-rhip-pelv-lhip-lkne-lank,pelv-thor-neck-htop,rwri-relb-rsho-thor-lsho-lelb-lwri'
+ANNOTATION_FILE = 'mpii_human_pose_v1_u12_1.mat'
+
+
+class MPIIFormatError(ValueError):
+    pass
+
+
+def raw_root(data_root=None):
+    from posepile.paths import data_root as get_data_root
+    return Path(data_root or get_data_root()) / 'mpii'
+
+
+def work_dir(data_root=None):
+    return raw_root(data_root) / 'posepile_work'
+
+
+def _as_list(value):
+    if isinstance(value, np.ndarray):
+        return list(value.reshape(-1))
+    return [value]
+
+
+def load_people(mat_path):
+    """Training people: list of dicts (image name, coords (16, 2) px NaN-unlabelled, visible (16,) bool,
+    head_box [x, y, w, h], center (2,), scale)."""
+    import scipy.io
+    mat_path = Path(mat_path)
+    try:
+        release = scipy.io.loadmat(str(mat_path), struct_as_record=False, squeeze_me=True)['RELEASE']
+        annolist, img_train = _as_list(release.annolist), np.asarray(release.img_train).reshape(-1)
+    except (OSError, ValueError, KeyError, AttributeError, NotImplementedError) as e:
+        raise MPIIFormatError(f'{mat_path}: not the official MPII annotation ({e})') from e
+    people = []
+    for i_image, (annotation, is_train) in enumerate(zip(annolist, img_train)):
+        if not is_train:
+            continue
+        name = annotation.image.name
+        for rect in _as_list(getattr(annotation, 'annorect', [])):
+            points = getattr(getattr(rect, 'annopoints', None), 'point', None)
+            if points is None or not hasattr(rect, 'objpos'):
+                continue
+            coords = np.full((16, 2), np.nan, np.float32)
+            visible = np.zeros(16, bool)
+            for point in _as_list(points):
+                j = int(point.id)
+                coords[j] = [float(point.x), float(point.y)]
+                is_visible = point.is_visible
+                visible[j] = bool(int(is_visible)) if not isinstance(is_visible, np.ndarray) or is_visible.size \
+                    else False
+            people.append(dict(image=str(name), coords=coords, visible=visible,
+                               head_box=np.array([rect.x1, rect.y1, rect.x2 - rect.x1, rect.y2 - rect.y1], np.float32),
+                               center=np.array([rect.objpos.x, rect.objpos.y], np.float64), scale=float(rect.scale),
+                               image_index=i_image))
+    return people
+
+
+def person_box(center, scale):
+    side = 200.0 * scale
+    return np.array([center[0] - side / 2, center[1] - side / 2, side, side], np.float32)
+
+
+def make_crop_tasks(data_root=None):
+    from posepile.datasets2d import Pose2DExample
+    root = raw_root(data_root)
+    path = root / ANNOTATION_FILE
+    if not path.exists():
+        raise FileNotFoundError(f'{path} not found: download mpii_human_pose_v1_u12_2.zip and extract it')
+    tasks = []
+    for i, person in enumerate(load_people(path)):
+        relpath = f'mpii/images/{person["image"]}'
+        if not (root.parent / relpath).exists():
+            raise FileNotFoundError(f'{root.parent / relpath} not found (image of person {i})')
+        example = Pose2DExample(relpath, person['coords'], person_box(person['center'], person['scale']),
+                                extra={'head_box': person['head_box'].tolist(), 'visible': person['visible'].tolist()})
+        crop = f'mpii_downscaled/{Path(person["image"]).stem}_{i:05d}.jpg'
+        tasks.append((f'0/{i:06d}', example, crop))
+    return tasks
+
+
+def crop_stage(shard=None, n_workers=None, data_root=None):
+    from posepile.preproc.pipeline import run_crop_stage
+    run_crop_stage(make_crop_tasks(data_root), work_dir(data_root) / 'crops', shard=shard, n_workers=n_workers,
+                   data_root=raw_root(data_root).parent)
+
+
+def make_dataset(data_root=None):
+    from posepile.datasets2d import Pose2DDataset
+    from posepile.joint_info import JointInfo
+    from posepile.preproc.pipeline import load_crop_results
+    crops = work_dir(data_root) / 'crops'
+    if not crops.exists():
+        raise FileNotFoundError(f'{crops} not found: run the crop stage of posepile/ds/mpii/main.sh first')
+    return Pose2DDataset(JointInfo(JOINT_NAMES, JOINT_EDGES), [e for _, e in load_crop_results(crops)])
+
+
+def main(argv=None):
+    from posepile.util.parallel import add_shard_argument
+    parser = argparse.ArgumentParser(prog='python -m posepile.ds.mpii.main', description='MPII stages')
+    sub = parser.add_subparsers(dest='stage', required=True)
+    p = sub.add_parser('crop')
+    add_shard_argument(p)
+    p.add_argument('--workers', type=int, default=None)
+    sub.add_parser('assemble')
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s: %(message)s')
+    if args.stage == 'crop':
+        crop_stage(args.shard, args.workers)
+    else:
+        from posepile.datasets3d import save_to_cache
+        save_to_cache('mpii', make_dataset())
+
+
+if __name__ == '__main__':
+    main()
