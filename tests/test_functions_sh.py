@@ -120,3 +120,18 @@ def test_extract_safely_extracts_benign_archives(tmp_path):
     assert (dest / 'top/inner').is_symlink() and (dest / 'top/inner').read_bytes() == b'hello'
     assert (dest / 'top/sub/b.txt').read_bytes() == b'world'
     assert (dest / 'z/c.txt').read_text() == 'zip!'
+
+
+def test_extract_archives_once_per_archive(tmp_path):
+    archives = tmp_path / 'archives'
+    archives.mkdir()
+    _tar(archives / 'a.tar.gz', [('x/1.txt', 'file', b'one')])
+    with zipfile.ZipFile(archives / 'b.zip', 'w') as z:
+        z.writestr('y/2.txt', 'two')
+    dest = tmp_path / 'dest'
+    assert run_bash(f'extract_archives "{archives}" "{dest}"', tmp_path).returncode == 0
+    assert (dest / 'x/1.txt').read_bytes() == b'one' and (dest / 'y/2.txt').read_text() == 'two'
+    (dest / 'x/1.txt').write_bytes(b'changed')  # a second run must not extract again
+    assert run_bash(f'extract_archives "{archives}" "{dest}"', tmp_path).returncode == 0
+    assert (dest / 'x/1.txt').read_bytes() == b'changed'
+    assert run_bash(f'extract_archives "{tmp_path / "none"}" "{dest}"', tmp_path).returncode == 0

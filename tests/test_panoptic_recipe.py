@@ -4,8 +4,8 @@ from pathlib import Path
 
 import numpy as np
 
-from posepile.util import improc
 from posepile.util.sampling import select_frames
+from tests.markers import dot_errors
 from tests.fakes import panoptic as fake
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,20 +29,10 @@ def test_panoptic_recipe_on_fake_release(data_root):
     assert np.isnan(example.world_coords[17]).all()  # confidence -1 -> NaN
     errors = []
     for example in list(dataset.examples[0])[:10]:
-        crop = improc.imread_rgb(data_root / example.image_path)[..., 1].astype(np.float64) - 45
         projected = example.camera.world_to_image(example.world_coords)
-        r = max(3, int(round(5 * example.camera.intrinsic_matrix[0, 0] / 1400)))
-        valid = np.flatnonzero(np.all(np.isfinite(projected), 1))
         frame = int(Path(example.image_path).stem.split('_')[-2])
         every_dot = np.concatenate([example.camera.world_to_image(t[frame]) for t in bodies.values()])
-        for j in valid:
-            u, v = projected[j]
-            others = every_dot[np.linalg.norm(every_dot - [u, v], axis=1) > 1e-3]  # all people's dots but this
-            if not (r + 2 <= u < crop.shape[1] - r - 2 and r + 2 <= v < crop.shape[0] - r - 2) or \
-                    np.min(np.linalg.norm(others - [u, v], axis=1)) < 4 * r:
-                continue
-            patch = np.clip(crop[int(v) - r:int(v) + r + 1, int(u) - r:int(u) + r + 1], 0, None)
-            ys, xs = np.mgrid[int(v) - r:int(v) + r + 1, int(u) - r:int(u) + r + 1]
-            errors.append(np.hypot((xs * patch).sum() / patch.sum() - u, (ys * patch).sum() / patch.sum() - v))
+        r = max(3, int(round(5 * example.camera.intrinsic_matrix[0, 0] / 1400)))
+        errors += dot_errors(data_root / example.image_path, projected, r, neighbours=every_dot)
     assert len(errors) > 20
     assert np.median(errors) < 0.5 and np.max(errors) < 1.0, (np.median(errors), np.max(errors))

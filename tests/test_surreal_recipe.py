@@ -4,8 +4,9 @@ from pathlib import Path
 
 import numpy as np
 
-from posepile.util import improc, masks
+from posepile.util import masks
 from posepile.util.sampling import select_frames
+from tests.markers import dot_errors
 from tests.fakes import surreal as fake
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,7 +27,6 @@ def test_surreal_recipe_on_fake_release(data_root):
     for example in list(dataset.examples[0])[:8] + list(dataset.examples[2])[:8]:
         # the mirrored-back camera is a proper rotation (right-handed)
         assert np.linalg.det(example.camera.R) > 0.99
-        crop = improc.imread_rgb(data_root / example.image_path)[..., 1].astype(np.float64) - 45
         projected = example.camera.world_to_image(example.world_coords)
         # the mask (from the part labels) covers the joints in the crop
         mask = masks.decode(example.mask)
@@ -34,13 +34,6 @@ def test_surreal_recipe_on_fake_release(data_root):
                   if 0 <= round(u) < mask.shape[1] and 0 <= round(v) < mask.shape[0]]
         assert np.mean(inside) > 0.9
         r = max(3, int(round(4 * example.camera.intrinsic_matrix[0, 0] / 600)))
-        for j, (u, v) in enumerate(projected):
-            others = np.delete(projected, j, axis=0)
-            if not (r + 2 <= u < crop.shape[1] - r - 2 and r + 2 <= v < crop.shape[0] - r - 2) or \
-                    np.min(np.linalg.norm(others - [u, v], axis=1)) < 4 * r:
-                continue
-            patch = np.clip(crop[int(v) - r:int(v) + r + 1, int(u) - r:int(u) + r + 1], 0, None)
-            ys, xs = np.mgrid[int(v) - r:int(v) + r + 1, int(u) - r:int(u) + r + 1]
-            errors.append(np.hypot((xs * patch).sum() / patch.sum() - u, (ys * patch).sum() / patch.sum() - v))
+        errors += dot_errors(data_root / example.image_path, projected, r)
     assert len(errors) > 20
     assert np.median(errors) < 0.5 and np.max(errors) < 1.0, (np.median(errors), np.max(errors))

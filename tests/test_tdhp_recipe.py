@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 
 from posepile.ds.tdhp import main as tdhp
-from posepile.util import improc
 from posepile.util.sampling import select_frames
+from tests.markers import dot_errors
 from tests.fakes import tdhp as fake
 
 REPO = Path(__file__).resolve().parent.parent
@@ -15,19 +15,8 @@ REPO = Path(__file__).resolve().parent.parent
 def _marker_errors(data_root, examples, source_focal):
     errors = []
     for example in examples:
-        crop = improc.imread_rgb(data_root / example.image_path)[..., 1].astype(np.float64) - 45
-        projected = example.camera.world_to_image(example.world_coords)
-        valid = np.all(np.isfinite(projected), axis=1)
         r = max(3, int(round(5 * example.camera.intrinsic_matrix[0, 0] / source_focal)))
-        for j in np.flatnonzero(valid):
-            u, v = projected[j]
-            others = np.delete(projected[valid], np.flatnonzero(np.flatnonzero(valid) == j), axis=0)
-            if not (r + 2 <= u < crop.shape[1] - r - 2 and r + 2 <= v < crop.shape[0] - r - 2) or \
-                    np.min(np.linalg.norm(others - [u, v], axis=1)) < 4 * r:
-                continue
-            patch = np.clip(crop[int(v) - r:int(v) + r + 1, int(u) - r:int(u) + r + 1], 0, None)
-            ys, xs = np.mgrid[int(v) - r:int(v) + r + 1, int(u) - r:int(u) + r + 1]
-            errors.append(np.hypot((xs * patch).sum() / patch.sum() - u, (ys * patch).sum() / patch.sum() - v))
+        errors += dot_errors(data_root / example.image_path, example.camera.world_to_image(example.world_coords), r)
     return np.array(errors)
 
 

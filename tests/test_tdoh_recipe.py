@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from posepile.util import improc
+from tests.markers import dot_errors
 from tests.fakes import tdoh as fake
 
 REPO = Path(__file__).resolve().parent.parent
@@ -24,16 +24,8 @@ def test_tdoh_recipe_on_fake_release(data_root):
     np.testing.assert_allclose(dataset.examples[2][0].world_coords, test['00000'], atol=1e-3)  # mm
     errors = []
     for example in list(dataset.examples[0]) + list(dataset.examples[2]):
-        crop = improc.imread_rgb(data_root / example.image_path)[..., 1].astype(np.float64) - 45
         projected = example.camera.world_to_image(example.world_coords)
         r = max(3, int(round(5 * example.camera.intrinsic_matrix[0, 0] / 1000)))
-        for j, (u, v) in enumerate(projected):
-            others = np.delete(projected, j, axis=0)
-            if not (r + 2 <= u < crop.shape[1] - r - 2 and r + 2 <= v < crop.shape[0] - r - 2) or \
-                    np.min(np.linalg.norm(others - [u, v], axis=1)) < 4 * r:
-                continue
-            patch = np.clip(crop[int(v) - r:int(v) + r + 1, int(u) - r:int(u) + r + 1], 0, None)
-            ys, xs = np.mgrid[int(v) - r:int(v) + r + 1, int(u) - r:int(u) + r + 1]
-            errors.append(np.hypot((xs * patch).sum() / patch.sum() - u, (ys * patch).sum() / patch.sum() - v))
+        errors += dot_errors(data_root / example.image_path, projected, r)
     assert len(errors) > 20
     assert np.median(errors) < 0.5 and np.max(errors) < 1.0, (np.median(errors), np.max(errors))

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 
 from posepile.ds.tdpw import main as tdpw
-from posepile.util import improc
 from posepile.util.sampling import select_frames
+from tests.markers import dot_errors
 from tests.fakes import tdpw as fake
 
 REPO = Path(__file__).resolve().parent.parent
@@ -35,17 +35,8 @@ def test_tdpw_recipe_on_fake_release(data_root):
     errors = []
     for example in list(dataset.examples[0])[:5] + list(dataset.examples[2])[:5]:
         assert 1000 < np.median(example.camera.world_to_camera(example.world_coords)[:, 2]) < 10000  # mm
-        crop = improc.imread_rgb(data_root / example.image_path)[..., 1].astype(np.float64) - 45
         projected = example.camera.world_to_image(example.world_coords)
-        scale = example.camera.intrinsic_matrix[0, 0] / 1961
-        for j, (u, v) in enumerate(projected):
-            others = np.delete(projected, j, axis=0)
-            r = max(4, int(round(6 * scale)))
-            if not (r + 2 <= u < crop.shape[1] - r - 2 and r + 2 <= v < crop.shape[0] - r - 2) or \
-                    np.min(np.linalg.norm(others - [u, v], axis=1)) < 3 * r:
-                continue
-            patch = np.clip(crop[int(v) - r:int(v) + r + 1, int(u) - r:int(u) + r + 1], 0, None)
-            ys, xs = np.mgrid[int(v) - r:int(v) + r + 1, int(u) - r:int(u) + r + 1]
-            errors.append(np.hypot((xs * patch).sum() / patch.sum() - u, (ys * patch).sum() / patch.sum() - v))
+        errors += dot_errors(data_root / example.image_path, projected,
+                             max(4, int(round(6 * example.camera.intrinsic_matrix[0, 0] / 1961))), separation=3)
     assert len(errors) > 20
     assert np.median(errors) < 0.5 and np.max(errors) < 1.0, (np.median(errors), np.max(errors))

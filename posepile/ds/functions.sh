@@ -140,3 +140,22 @@ PYEOF
   (shopt -s dotglob; cp -a "$tmp"/* "$dest"/ 2>/dev/null || true)
   rm -rf "$tmp"
 }
+
+# extract_archives DIR DEST [PATTERN...]
+# Extracts every archive in DIR matching the patterns (default *.zip *.tgz *.tar.gz *.tar) into DEST with
+# extract_safely, once: a marker file next to the archive records a finished extraction.
+extract_archives() {
+  local dir="$1" dest="$2"
+  shift 2
+  local patterns=("$@")
+  [[ ${#patterns[@]} -gt 0 ]] || patterns=('*.zip' '*.tgz' '*.tar.gz' '*.tar')
+  [[ -d "$dir" ]] || return 0
+  local pattern archive marker
+  for pattern in "${patterns[@]}"; do
+    for archive in "$dir"/$pattern; do
+      [[ -e "$archive" ]] || continue
+      marker="$(dirname "$archive")/.$(basename "$archive").extracted"
+      [[ -f "$marker" ]] || { extract_safely "$archive" "$dest" && touch "$marker"; }
+    done
+  done
+}

@@ -76,3 +76,84 @@ def load_crop_results(out_dir, expected_shards=None):
     for path in paths:
         results.extend(fileio.load_pickle(path))
     return sorted(results, key=lambda item: item[0])
+
+
+# ------------------------------------------------------------------------------------------------
+# What every dataset recipe shares: its folders, its crop stage, its splits and its stage command line
+def raw_root(name, data_root=None):
+    """$DATA_ROOT/<name>: where the raw release of dataset `name` lives."""
+    from posepile.paths import data_root as get_data_root
+    return Path(data_root or get_data_root()) / name
+
+
+def work_dir(name, data_root=None):
+    """$DATA_ROOT/<name>/posepile_work: the recipe's stage outputs."""
+    return raw_root(name, data_root) / 'posepile_work'
+
+
+def dataset_crop_stage(name, tasks, shard=None, n_workers=None, data_root=None, subdir='crops', **crop_options):
+    """The crop stage of dataset `name` (results in posepile_work/<subdir>, image paths relative to DATA_ROOT)."""
+    return run_crop_stage(tasks, work_dir(name, data_root) / subdir, shard=shard, n_workers=n_workers,
+                          data_root=raw_root(name, data_root).parent, **crop_options)
+
+
+def recipe_crop_results(name, data_root=None, subdir='crops'):
+    """(key, example) pairs of a recipe's crop stage; a clear error when the stage has not run."""
+    crops = work_dir(name, data_root) / subdir
+    if not crops.exists():
+        raise FileNotFoundError(f'{crops} not found: run the crop stage of posepile/ds/{name}/main.sh first')
+    return load_crop_results(crops)
+
+
+def examples_by_split(name, data_root=None, subdir='crops', split_of_key=None):
+    """{split: [examples]} from a recipe's crop results; by default the split is the key's first component."""
+    result = {0: [], 1: [], 2: []}
+    for key, example in recipe_crop_results(name, data_root, subdir):
+        result[split_of_key(key) if split_of_key else int(key.split('/')[0])].append(example)
+    return result
+
+
+def run_stages(argv, prog, description, stages):
+    """A recipe's command line: `python -m posepile.ds.<name>.main <stage> [options]`.
+
+    `stages` maps stage names to functions. A function with a `shard` parameter gets `--shard i/n`, with
+    `n_workers` gets `--workers N`; further options come from a `cli_options` attribute on the function:
+    a list of (flag, argparse kwargs) whose dest matches a parameter name.
+    """
+    import argparse
+    import inspect
+    import logging
+
+    from posepile.util.parallel import add_shard_argument
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    sub = parser.add_subparsers(dest='stage', required=True)
+    for stage_name, function in stages.items():
+        p = sub.add_parser(stage_name, help=(function.__doc__ or '').strip().split('\n')[0])
+        parameters = inspect.signature(function).parameters
+        if 'shard' in parameters:
+            add_shard_argument(p)
+        if 'n_workers' in parameters:
+            p.add_argument('--workers', dest='n_workers', type=int, default=None)
+        for flag, kwargs in getattr(function, 'cli_options', ()):
+            p.add_argument(flag, **kwargs)
+    args = vars(parser.parse_args(argv))
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s: %(message)s')
+    function = stages[args.pop('stage')]
+    return function(**args)
+
+
+def cli_options(*options):
+    """Decorator attaching extra command-line options (flag, argparse kwargs) to a stage function."""
+    def decorate(function):
+        function.cli_options = list(options)
+        return function
+    return decorate
+
+
+def save_datasets(builders):
+    """Build and cache datasets: {registered name: builder function}."""
+    from posepile.datasets3d import save_to_cache
+    for dataset_name, builder in builders.items():
+        dataset = builder()
+        save_to_cache(dataset_name, dataset)
+        logger.info('%s: %s', dataset_name, dataset)

@@ -88,18 +88,20 @@ def frame_relpath(split, subject, clip, camera, frame_index):
 import logging  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from posepile.preproc import pipeline  # noqa: E402
+
+NAME = 'aspset'
 logger = logging.getLogger(__name__)
 SELECTION_THRESHOLD_MM = 100
 SPLIT_IDS = {'train': 0, 'val': 1, 'test': 2}
 
 
 def raw_root(data_root=None):
-    from posepile.paths import data_root as get_data_root
-    return Path(data_root or get_data_root()) / 'aspset'
+    return pipeline.raw_root(NAME, data_root)
 
 
 def work_dir(data_root=None):
-    return raw_root(data_root) / 'posepile_work'
+    return pipeline.work_dir(NAME, data_root)
 
 
 def load_boxes(path):
@@ -175,49 +177,26 @@ def make_crop_tasks(data_root=None):
 
 
 def crop_stage(shard=None, n_workers=None, data_root=None):
-    from posepile.preproc.pipeline import run_crop_stage
-    run_crop_stage(make_crop_tasks(data_root), work_dir(data_root) / 'crops', shard=shard, n_workers=n_workers,
-                   data_root=raw_root(data_root).parent)
+    """Crops around the shipped person boxes."""
+    pipeline.dataset_crop_stage(NAME, make_crop_tasks(data_root), shard, n_workers, data_root)
 
 
 def make_dataset(data_root=None):
     """ASPset-510: train (adaptive 100 mm), val (adaptive), test (10 fps); 17 joints, mm; shipped boxes."""
     from posepile.datasets3d import Pose3DDataset
     from posepile.joint_info import JointInfo
-    from posepile.preproc.pipeline import load_crop_results
-    crops = work_dir(data_root) / 'crops'
-    if not crops.exists():
-        raise FileNotFoundError(f'{crops} not found: run the crop stage of posepile/ds/aspset/main.sh first')
-    splits = {0: [], 1: [], 2: []}
-    for key, example in load_crop_results(crops):
-        splits[int(key.split('/')[0])].append(example)
+    splits = pipeline.examples_by_split(NAME, data_root)
     edges = 'htop-head-neck-spin-pelv-rhip-rkne-rank,neck-rsho-relb-rwri,pelv-lhip-lkne-lank,neck-lsho-lelb-lwri'
     return Pose3DDataset(JointInfo(JOINT_NAMES, edges), splits[0], splits[1], splits[2])
 
 
+def assemble(data_root=None):
+    """The dataset for get_dataset('aspset')."""
+    pipeline.save_datasets({NAME: lambda: make_dataset(data_root)})
+
+
 def main(argv=None):
-    import argparse
-    from posepile.util.parallel import add_shard_argument
-    parser = argparse.ArgumentParser(prog='python -m posepile.ds.aspset.main', description='ASPset-510 stages')
-    sub = parser.add_subparsers(dest='stage', required=True)
-    sub.add_parser('select-frames')
-    p = sub.add_parser('extract-frames')
-    add_shard_argument(p)
-    p = sub.add_parser('crop')
-    add_shard_argument(p)
-    p.add_argument('--workers', type=int, default=None)
-    sub.add_parser('assemble')
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s: %(message)s')
-    if args.stage == 'select-frames':
-        select_frames_stage()
-    elif args.stage == 'extract-frames':
-        extract_frames_stage(args.shard)
-    elif args.stage == 'crop':
-        crop_stage(args.shard, args.workers)
-    else:
-        from posepile.datasets3d import save_to_cache
-        save_to_cache('aspset', make_dataset())
+    pipeline.run_stages(argv, 'python -m posepile.ds.aspset.main', 'ASPset-510 stages', {'select-frames': select_frames_stage, 'extract-frames': extract_frames_stage, 'crop': crop_stage, 'assemble': assemble})
 
 
 if __name__ == '__main__':

@@ -6,14 +6,16 @@ $DATA_ROOT/coco/{train,val}2017/. train2017 becomes TRAIN, val2017 VALID.
 Variants: `coco` keeps people whose box overlaps every other person's box with IoU < 0.5;
 `coco_single` (single-person) requires IoU < 0.1.
 """
-import argparse
 import json
 import logging
 from pathlib import Path
 
 import numpy as np
 
+from posepile.preproc import pipeline
+
 logger = logging.getLogger(__name__)
+NAME = 'coco'
 
 JOINT_NAMES = 'nose,leye,reye,lear,rear,lsho,rsho,lelb,relb,lwri,rwri,lhip,rhip,lkne,rkne,lank,rank'
 JOINT_EDGES = 'lsho-rsho-rhip-lhip-lsho-lelb-lwri,rsho-relb-rwri,lhip-lkne-lank,rhip-rkne-rank,lear-leye-nose-reye-rear'
@@ -26,12 +28,11 @@ class COCOFormatError(ValueError):
 
 
 def raw_root(data_root=None):
-    from posepile.paths import data_root as get_data_root
-    return Path(data_root or get_data_root()) / 'coco'
+    return pipeline.raw_root(NAME, data_root)
 
 
 def work_dir(data_root=None):
-    return raw_root(data_root) / 'posepile_work'
+    return pipeline.work_dir(NAME, data_root)
 
 
 def load_annotation_file(path):
@@ -109,24 +110,17 @@ def make_crop_tasks(data_root=None):
 
 
 def crop_stage(shard=None, n_workers=None, data_root=None):
-    from posepile.preproc.pipeline import run_crop_stage
-    run_crop_stage(make_crop_tasks(data_root), work_dir(data_root) / 'crops', shard=shard, n_workers=n_workers,
-                   data_root=raw_root(data_root).parent)
+    """Crops of every non-crowd person with labelled keypoints."""
+    pipeline.dataset_crop_stage(NAME, make_crop_tasks(data_root), shard, n_workers, data_root)
 
 
 def _make(variant, data_root=None):
     from posepile.datasets2d import Pose2DDataset
     from posepile.joint_info import JointInfo
-    from posepile.preproc.pipeline import load_crop_results
-    crops = work_dir(data_root) / 'crops'
-    if not crops.exists():
-        raise FileNotFoundError(f'{crops} not found: run the crop stage of posepile/ds/coco/main.sh first')
     limit = MAX_IOU_WITH_OTHERS[variant]
-    splits = {0: [], 1: []}
-    for key, example in load_crop_results(crops):
-        if example.extra['max_iou_with_others'] < limit:
-            splits[int(key.split('/')[0])].append(example)
-    return Pose2DDataset(JointInfo(JOINT_NAMES, JOINT_EDGES), splits[0], splits[1])
+    splits = pipeline.examples_by_split(NAME, data_root)
+    kept = {s: [e for e in examples if e.extra['max_iou_with_others'] < limit] for s, examples in splits.items()}
+    return Pose2DDataset(JointInfo(JOINT_NAMES, JOINT_EDGES), kept[0], kept[1])
 
 
 def make_dataset(data_root=None):
@@ -138,27 +132,12 @@ def make_single_person(data_root=None):
 
 
 def assemble_stage(data_root=None):
-    from posepile.datasets3d import save_to_cache
-    for name in MAX_IOU_WITH_OTHERS:
-        dataset = _make(name, data_root)
-        save_to_cache(name, dataset)
-        logger.info('%s: %s', name, dataset)
+    """The datasets coco and coco_single for get_dataset()."""
+    pipeline.save_datasets({name: (lambda n=name: _make(n, data_root)) for name in MAX_IOU_WITH_OTHERS})
 
 
 def main(argv=None):
-    from posepile.util.parallel import add_shard_argument
-    parser = argparse.ArgumentParser(prog='python -m posepile.ds.coco.main', description='COCO keypoint stages')
-    sub = parser.add_subparsers(dest='stage', required=True)
-    p = sub.add_parser('crop')
-    add_shard_argument(p)
-    p.add_argument('--workers', type=int, default=None)
-    sub.add_parser('assemble')
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s: %(message)s')
-    if args.stage == 'crop':
-        crop_stage(args.shard, args.workers)
-    else:
-        assemble_stage()
+    pipeline.run_stages(argv, 'python -m posepile.ds.coco.main', 'COCO keypoint stages', {'crop': crop_stage, 'assemble': assemble_stage})
 
 
 if __name__ == '__main__':

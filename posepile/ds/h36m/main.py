@@ -140,6 +140,7 @@ def test_poses(root, subjects=TEST_SUBJECTS, frame_step=TEST_FRAME_STEP):
 
 # ------------------------------------------------------------------------------------------------
 # The recipe's stages (see main.sh)
+from posepile.preproc import pipeline  # noqa: E402
 TRAIN_FRAME_STEP = 5
 SELECTION_THRESHOLD_MM = 100
 BOX_EXPANSION = 1.15  # boxes of the projected joints, expanded about their centre
@@ -152,15 +153,15 @@ JOINT_EDGES25 = ('htop-head-neck-spin-pelv-lhip-lkne-lank-lfoo-ltoe,pelv-rhip-rk
                  'neck-lsho-lelb-lwri-lfin,lwri-lthu,neck-rsho-relb-rwri-rfin,rwri-rthu')
 
 logger = __import__('logging').getLogger(__name__)
+NAME = 'h36m'
 
 
 def raw_root(data_root=None):
-    from posepile.paths import data_root as get_data_root
-    return Path(data_root or get_data_root()) / 'h36m'
+    return pipeline.raw_root(NAME, data_root)
 
 
 def work_dir(data_root=None):
-    return raw_root(data_root) / 'posepile_work'
+    return pipeline.work_dir(NAME, data_root)
 
 
 def corrected_world_coords(subject, action, coords):
@@ -208,6 +209,7 @@ def _video_jobs(selection, root):
             for action, frames in sorted(actions.items()) for camera_id in CAMERA_IDS]
 
 
+@pipeline.cli_options(('--skip-broken', dict(action='store_true', help='skip missing/corrupt videos and frames (listed in posepile_work/) instead of failing')))
 def extract_frames_stage(shard=None, skip_broken=False, data_root=None):
     """Selected frames of every video (frame index = CDF row, 0-based) to h36m/<S>/Images/<action>.<cam>/."""
     from posepile.util import fileio
@@ -265,12 +267,13 @@ def make_crop_tasks(data_root=None, skip_broken=False):
     return tasks
 
 
+@pipeline.cli_options(('--skip-broken', dict(action='store_true', help='skip missing/corrupt videos and frames (listed in posepile_work/) instead of failing')))
 def crop_stage(shard=None, n_workers=None, skip_broken=False, data_root=None):
-    from posepile.preproc.pipeline import run_crop_stage
-    run_crop_stage(make_crop_tasks(data_root, skip_broken), work_dir(data_root) / 'crops', shard=shard,
-                   n_workers=n_workers, data_root=raw_root(data_root).parent)
+    """Perspective-correct crops around the projected joints."""
+    pipeline.dataset_crop_stage(NAME, make_crop_tasks(data_root, skip_broken), shard, n_workers, data_root)
 
 
+@pipeline.cli_options(('--segmenter', dict(dest='segmenter_spec', default='grabcut')))
 def segment_stage(segmenter_spec='grabcut', data_root=None):
     """Optional person masks on the crops."""
     from posepile.joint_info import JointInfo
@@ -292,21 +295,17 @@ def segment_stage(segmenter_spec='grabcut', data_root=None):
 
 
 def _make(joint_indices, names, edges, data_root=None):
-    from posepile.datasets3d import TEST, TRAIN, Pose3DDataset
+    from posepile.datasets3d import Pose3DDataset
     from posepile.joint_info import JointInfo
-    from posepile.preproc.pipeline import load_crop_results
     from posepile.util import fileio
-    crops = work_dir(data_root) / 'crops'
-    if not crops.exists():
-        raise FileNotFoundError(f'{crops} not found: run the crop stage of posepile/ds/h36m/main.sh first')
     masks_path = work_dir(data_root) / 'masks.pkl'
     masks = fileio.load_pickle(masks_path) if masks_path.exists() else {}
-    splits = {TRAIN: [], TEST: []}
-    for key, example in load_crop_results(crops):
+    splits = {0: [], 2: []}
+    for key, example in pipeline.recipe_crop_results(NAME, data_root):
         example.world_coords = example.world_coords[joint_indices]
         example.mask = masks.get(key)
-        splits[TRAIN if key.startswith('train/') else TEST].append(example)
-    return Pose3DDataset(JointInfo(names, edges), splits[TRAIN], None, splits[TEST])
+        splits[0 if key.startswith('train/') else 2].append(example)
+    return Pose3DDataset(JointInfo(names, edges), splits[0], None, splits[2])
 
 
 def make_dataset(data_root=None):
@@ -321,42 +320,14 @@ def make_alljoints(data_root=None):
 
 
 def assemble_stage(data_root=None):
-    from posepile.datasets3d import save_to_cache
-    for name, builder in (('h36m', make_dataset), ('h36m_alljoints', make_alljoints)):
-        dataset = builder(data_root)
-        save_to_cache(name, dataset)
-        logger.info('%s: %s', name, dataset)
+    """The datasets h36m (17 joints) and h36m_alljoints (25 joints) for get_dataset()."""
+    pipeline.save_datasets({'h36m': lambda: make_dataset(data_root), 'h36m_alljoints': lambda: make_alljoints(data_root)})
 
 
 def main(argv=None):
-    import argparse
-    import logging
-    from posepile.util.parallel import add_shard_argument
-    parser = argparse.ArgumentParser(prog='python -m posepile.ds.h36m.main', description='Human3.6M stages')
-    sub = parser.add_subparsers(dest='stage', required=True)
-    sub.add_parser('select-frames')
-    for name in ('extract-frames', 'crop'):
-        p = sub.add_parser(name)
-        add_shard_argument(p)
-        p.add_argument('--skip-broken', action='store_true',
-                       help='skip missing/corrupt videos and frames (listed in posepile_work/) instead of failing')
-        if name == 'crop':
-            p.add_argument('--workers', type=int, default=None)
-    p = sub.add_parser('segment')
-    p.add_argument('--segmenter', default='grabcut')
-    sub.add_parser('assemble')
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s: %(message)s')
-    if args.stage == 'select-frames':
-        select_frames_stage()
-    elif args.stage == 'extract-frames':
-        extract_frames_stage(args.shard, args.skip_broken)
-    elif args.stage == 'crop':
-        crop_stage(args.shard, args.workers, args.skip_broken)
-    elif args.stage == 'segment':
-        segment_stage(args.segmenter)
-    elif args.stage == 'assemble':
-        assemble_stage()
+    pipeline.run_stages(argv, 'python -m posepile.ds.h36m.main', 'Human3.6M stages', {
+        'select-frames': select_frames_stage, 'extract-frames': extract_frames_stage, 'crop': crop_stage,
+        'segment': segment_stage, 'assemble': assemble_stage})
 
 
 if __name__ == '__main__':

@@ -15,11 +15,7 @@ root="$DATA_ROOT/h36m"
 py() { python -m posepile.ds.h36m.main "$@"; }
 
 # 1. Extract the downloaded archives (refusing unsafe members); skipped when already extracted
-for archive in "$root"/archives/*.tgz "$root"/archives/*.tar.gz; do
-  [[ -e "$archive" ]] || continue
-  marker="$root/archives/.$(basename "$archive").extracted"
-  [[ -f "$marker" ]] || { extract_safely "$archive" "$root" && touch "$marker"; }
-done
+extract_archives "$root/archives" "$root" '*.tgz' '*.tar.gz'
 
 # 2. Frame selection on the mocap: train every 5th frame + adaptive 100 mm, test every 64th
 py select-frames

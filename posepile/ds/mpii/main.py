@@ -5,13 +5,15 @@ $DATA_ROOT/mpii/images/*.jpg. Training images (img_train == 1) with annotated pe
 official test annotations are not public. Person box: centred at objpos with side 200 * scale px (MPII's
 scale is relative to a 200 px tall person).
 """
-import argparse
 import logging
 from pathlib import Path
 
 import numpy as np
 
+from posepile.preproc import pipeline
+
 logger = logging.getLogger(__name__)
+NAME = 'mpii'
 
 JOINT_NAMES = 'rank,rkne,rhip,lhip,lkne,lank,pelv,thor,neck,htop,rwri,relb,rsho,lsho,lelb,lwri'
 JOINT_EDGES = 'rank-rkne-rhip-pelv-lhip-lkne-lank,pelv-thor-neck-htop,rwri-relb-rsho-thor-lsho-lelb-lwri'
@@ -23,12 +25,11 @@ class MPIIFormatError(ValueError):
 
 
 def raw_root(data_root=None):
-    from posepile.paths import data_root as get_data_root
-    return Path(data_root or get_data_root()) / 'mpii'
+    return pipeline.raw_root(NAME, data_root)
 
 
 def work_dir(data_root=None):
-    return raw_root(data_root) / 'posepile_work'
+    return pipeline.work_dir(NAME, data_root)
 
 
 def _as_list(value):
@@ -95,36 +96,24 @@ def make_crop_tasks(data_root=None):
 
 
 def crop_stage(shard=None, n_workers=None, data_root=None):
-    from posepile.preproc.pipeline import run_crop_stage
-    run_crop_stage(make_crop_tasks(data_root), work_dir(data_root) / 'crops', shard=shard, n_workers=n_workers,
-                   data_root=raw_root(data_root).parent)
+    """Crops of every annotated training person."""
+    pipeline.dataset_crop_stage(NAME, make_crop_tasks(data_root), shard, n_workers, data_root)
 
 
 def make_dataset(data_root=None):
+    """MPII training people (16 joints, head boxes in `extra`)."""
     from posepile.datasets2d import Pose2DDataset
     from posepile.joint_info import JointInfo
-    from posepile.preproc.pipeline import load_crop_results
-    crops = work_dir(data_root) / 'crops'
-    if not crops.exists():
-        raise FileNotFoundError(f'{crops} not found: run the crop stage of posepile/ds/mpii/main.sh first')
-    return Pose2DDataset(JointInfo(JOINT_NAMES, JOINT_EDGES), [e for _, e in load_crop_results(crops)])
+    return Pose2DDataset(JointInfo(JOINT_NAMES, JOINT_EDGES), pipeline.examples_by_split(NAME, data_root)[0])
+
+
+def assemble(data_root=None):
+    """The dataset for get_dataset('mpii')."""
+    pipeline.save_datasets({NAME: lambda: make_dataset(data_root)})
 
 
 def main(argv=None):
-    from posepile.util.parallel import add_shard_argument
-    parser = argparse.ArgumentParser(prog='python -m posepile.ds.mpii.main', description='MPII stages')
-    sub = parser.add_subparsers(dest='stage', required=True)
-    p = sub.add_parser('crop')
-    add_shard_argument(p)
-    p.add_argument('--workers', type=int, default=None)
-    sub.add_parser('assemble')
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s: %(message)s')
-    if args.stage == 'crop':
-        crop_stage(args.shard, args.workers)
-    else:
-        from posepile.datasets3d import save_to_cache
-        save_to_cache('mpii', make_dataset())
+    pipeline.run_stages(argv, 'python -m posepile.ds.mpii.main', 'MPII stages', {'crop': crop_stage, 'assemble': assemble})
 
 
 if __name__ == '__main__':

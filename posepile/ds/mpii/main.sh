@@ -9,11 +9,7 @@ check_data_root
 root="$DATA_ROOT/mpii"
 
 # 1. Extract the archives safely (skipped when done); the annotation .mat goes to $root
-for archive in "$root"/archives/*.tar.gz "$root"/archives/*.zip; do
-  [[ -e "$archive" ]] || continue
-  marker="$root/archives/.$(basename "$archive").extracted"
-  [[ -f "$marker" ]] || { extract_safely "$archive" "$root" && touch "$marker"; }
-done
+extract_archives "$root/archives" "$root" '*.tar.gz' '*.zip'
 if [[ -f "$root/mpii_human_pose_v1_u12_2/mpii_human_pose_v1_u12_1.mat" && ! -f "$root/mpii_human_pose_v1_u12_1.mat" ]]; then
   cp "$root/mpii_human_pose_v1_u12_2/mpii_human_pose_v1_u12_1.mat" "$root/"
 fi

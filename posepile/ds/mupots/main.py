@@ -72,17 +72,19 @@ def fit_intrinsics(points2d, points3d):
 # The recipe's stages
 import logging  # noqa: E402
 
+from posepile.preproc import pipeline  # noqa: E402
+
+NAME = 'mupots'
 logger = logging.getLogger(__name__)
 BOX_EXPANSION = 1.1
 
 
 def raw_root(data_root=None):
-    from posepile.paths import data_root as get_data_root
-    return Path(data_root or get_data_root()) / 'mupots'
+    return pipeline.raw_root(NAME, data_root)
 
 
 def work_dir(data_root=None):
-    return raw_root(data_root) / 'posepile_work'
+    return pipeline.work_dir(NAME, data_root)
 
 
 def load_occlusion(path, n_frames, n_people):
@@ -151,9 +153,8 @@ def make_crop_tasks(data_root=None):
 
 
 def crop_stage(shard=None, n_workers=None, data_root=None):
-    from posepile.preproc.pipeline import run_crop_stage
-    run_crop_stage(make_crop_tasks(data_root), work_dir(data_root) / 'crops', shard=shard, n_workers=n_workers,
-                   data_root=raw_root(data_root).parent)
+    """Crops of every annotated person in every frame."""
+    pipeline.dataset_crop_stage(NAME, make_crop_tasks(data_root), shard, n_workers, data_root)
 
 
 def make_dataset(data_root=None):
@@ -161,34 +162,18 @@ def make_dataset(data_root=None):
     fitted intrinsics, `univ_coords` holding univ_annot3, occlusion labels in `parameters`."""
     from posepile.datasets3d import Pose3DDataset
     from posepile.joint_info import JointInfo
-    from posepile.preproc.pipeline import load_crop_results
-    crops = work_dir(data_root) / 'crops'
-    if not crops.exists():
-        raise FileNotFoundError(f'{crops} not found: run the crop stage of posepile/ds/mupots/main.sh first')
     edges = 'htop-head-neck-spin-pelv-lhip-lkne-lank,pelv-rhip-rkne-rank,neck-lsho-lelb-lwri,neck-rsho-relb-rwri'
-    examples = [example for _, example in load_crop_results(crops)]
+    examples = pipeline.examples_by_split(NAME, data_root, split_of_key=lambda key: 2)[2]
     return Pose3DDataset(JointInfo(JOINT_NAMES, edges), None, None, examples)
 
 
+def assemble(data_root=None):
+    """The dataset for get_dataset('mupots')."""
+    pipeline.save_datasets({NAME: lambda: make_dataset(data_root)})
+
+
 def main(argv=None):
-    import argparse
-    from posepile.util.parallel import add_shard_argument
-    parser = argparse.ArgumentParser(prog='python -m posepile.ds.mupots.main', description='MuPoTS-3D stages')
-    sub = parser.add_subparsers(dest='stage', required=True)
-    sub.add_parser('calibrate')
-    p = sub.add_parser('crop')
-    add_shard_argument(p)
-    p.add_argument('--workers', type=int, default=None)
-    sub.add_parser('assemble')
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s: %(message)s')
-    if args.stage == 'calibrate':
-        calibrate_stage()
-    elif args.stage == 'crop':
-        crop_stage(args.shard, args.workers)
-    else:
-        from posepile.datasets3d import save_to_cache
-        save_to_cache('mupots', make_dataset())
+    pipeline.run_stages(argv, 'python -m posepile.ds.mupots.main', 'MuPoTS-3D stages', {'calibrate': calibrate_stage, 'crop': crop_stage, 'assemble': assemble})
 
 
 if __name__ == '__main__':

@@ -9,11 +9,7 @@ root="$DATA_ROOT/mupots"
 py() { python -m posepile.ds.mupots.main "$@"; }
 
 # 1. Extract the test set safely (skipped when done)
-for archive in "$root"/archives/*.zip; do
-  [[ -e "$archive" ]] || continue
-  marker="$root/archives/.$(basename "$archive").extracted"
-  [[ -f "$marker" ]] || { extract_safely "$archive" "$root" && touch "$marker"; }
-done
+extract_archives "$root/archives" "$root" '*.zip'
 
 # 2. Intrinsics per sequence (not shipped): least squares from annot2/annot3, residual logged
 py calibrate

@@ -72,6 +72,9 @@ def load_bodies(body3d_scene_json_path):
 import logging  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from posepile.preproc import pipeline  # noqa: E402
+
+NAME = 'panoptic'
 logger = logging.getLogger(__name__)
 SEQUENCES_FILE = Path(__file__).with_name('sequences.txt')
 SELECTION_THRESHOLD_MM = 100
@@ -80,12 +83,11 @@ MIN_JOINTS_IN_IMAGE = 6
 
 
 def raw_root(data_root=None):
-    from posepile.paths import data_root as get_data_root
-    return Path(data_root or get_data_root()) / 'panoptic'
+    return pipeline.raw_root(NAME, data_root)
 
 
 def work_dir(data_root=None):
-    return raw_root(data_root) / 'posepile_work'
+    return pipeline.work_dir(NAME, data_root)
 
 
 def sequences_on_disk(root, sequences_file=SEQUENCES_FILE):
@@ -188,9 +190,8 @@ def make_crop_tasks(data_root=None):
 
 
 def crop_stage(shard=None, n_workers=None, data_root=None):
-    from posepile.preproc.pipeline import run_crop_stage
-    run_crop_stage(make_crop_tasks(data_root), work_dir(data_root) / 'crops', shard=shard, n_workers=n_workers,
-                   data_root=raw_root(data_root).parent)
+    """Crops of every person with >= 6 joints in view of each HD camera."""
+    pipeline.dataset_crop_stage(NAME, make_crop_tasks(data_root), shard, n_workers, data_root)
 
 
 def make_dataset(data_root=None):
@@ -198,37 +199,17 @@ def make_dataset(data_root=None):
     selection per person; 19 COCO-style joints in mm (low-confidence joints NaN); all in TRAIN."""
     from posepile.datasets3d import Pose3DDataset
     from posepile.joint_info import JointInfo
-    from posepile.preproc.pipeline import load_crop_results
-    crops = work_dir(data_root) / 'crops'
-    if not crops.exists():
-        raise FileNotFoundError(f'{crops} not found: run the crop stage of posepile/ds/panoptic/main.sh first')
-    examples = [example for _, example in load_crop_results(crops)]
+    examples = pipeline.examples_by_split(NAME, data_root, split_of_key=lambda key: 0)[0]
     return Pose3DDataset(JointInfo(JOINT_NAMES_COCO19, JOINT_EDGES_COCO19), examples)
 
 
+def assemble(data_root=None):
+    """The dataset for get_dataset('panoptic')."""
+    pipeline.save_datasets({NAME: lambda: make_dataset(data_root)})
+
+
 def main(argv=None):
-    import argparse
-    from posepile.util.parallel import add_shard_argument
-    parser = argparse.ArgumentParser(prog='python -m posepile.ds.panoptic.main', description='CMU Panoptic stages')
-    sub = parser.add_subparsers(dest='stage', required=True)
-    sub.add_parser('select-frames')
-    p = sub.add_parser('extract-frames')
-    add_shard_argument(p)
-    p = sub.add_parser('crop')
-    add_shard_argument(p)
-    p.add_argument('--workers', type=int, default=None)
-    sub.add_parser('assemble')
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s: %(message)s')
-    if args.stage == 'select-frames':
-        select_frames_stage()
-    elif args.stage == 'extract-frames':
-        extract_frames_stage(args.shard)
-    elif args.stage == 'crop':
-        crop_stage(args.shard, args.workers)
-    else:
-        from posepile.datasets3d import save_to_cache
-        save_to_cache('panoptic', make_dataset())
+    pipeline.run_stages(argv, 'python -m posepile.ds.panoptic.main', 'CMU Panoptic stages', {'select-frames': select_frames_stage, 'extract-frames': extract_frames_stage, 'crop': crop_stage, 'assemble': assemble})
 
 
 if __name__ == '__main__':

@@ -11,10 +11,8 @@ root="$DATA_ROOT/panoptic"
 py() { python -m posepile.ds.panoptic.main "$@"; }
 
 # 1. Extract the 3D pose archives safely (skipped when done)
-for archive in "$root"/*/hdPose3d_stage1_coco19.tar; do
-  [[ -e "$archive" ]] || continue
-  marker="$(dirname "$archive")/.hdPose3d_stage1_coco19.extracted"
-  [[ -f "$marker" ]] || { extract_safely "$archive" "$(dirname "$archive")" && touch "$marker"; }
+for sequence_dir in "$root"/*/; do
+  extract_archives "$sequence_dir" "$sequence_dir" hdPose3d_stage1_coco19.tar
 done
 
 # 2. Adaptive selection per person (100 mm)

@@ -48,6 +48,9 @@ def load_joints3d_mm(info):
 import logging  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from posepile.preproc import pipeline  # noqa: E402
+
+NAME = 'surreal'
 logger = logging.getLogger(__name__)
 SPLITS = {'train': 0, 'val': 1, 'test': 2}
 SELECTION_THRESHOLD_MM = 100
@@ -58,12 +61,11 @@ JOINT_EDGES = ('pelv-spi1-spi2-spi3-neck-head,pelv-lhip-lkne-lank-ltoe,pelv-rhip
 
 
 def raw_root(data_root=None):
-    from posepile.paths import data_root as get_data_root
-    return Path(data_root or get_data_root()) / 'surreal'
+    return pipeline.raw_root(NAME, data_root)
 
 
 def work_dir(data_root=None):
-    return raw_root(data_root) / 'posepile_work'
+    return pipeline.work_dir(NAME, data_root)
 
 
 def mirrored_camera(camera):
@@ -145,9 +147,8 @@ def make_crop_tasks(data_root=None):
 
 
 def crop_stage(shard=None, n_workers=None, data_root=None):
-    from posepile.preproc.pipeline import run_crop_stage
-    run_crop_stage(make_crop_tasks(data_root), work_dir(data_root) / 'crops', shard=shard, n_workers=n_workers,
-                   data_root=raw_root(data_root).parent)
+    """Masks and boxes from the part segmentation, then crops."""
+    pipeline.dataset_crop_stage(NAME, make_crop_tasks(data_root), shard, n_workers, data_root)
 
 
 def make_dataset(data_root=None):
@@ -155,39 +156,17 @@ def make_dataset(data_root=None):
     boxes from the part segmentation, frames and cameras mirrored back to a right-handed system."""
     from posepile.datasets3d import Pose3DDataset
     from posepile.joint_info import JointInfo
-    from posepile.preproc.pipeline import load_crop_results
-    crops = work_dir(data_root) / 'crops'
-    if not crops.exists():
-        raise FileNotFoundError(f'{crops} not found: run the crop stage of posepile/ds/surreal/main.sh first')
-    splits = {0: [], 1: [], 2: []}
-    for key, example in load_crop_results(crops):
-        splits[int(key.split('/')[0])].append(example)
+    splits = pipeline.examples_by_split(NAME, data_root)
     return Pose3DDataset(JointInfo(JOINT_NAMES, JOINT_EDGES), splits[0], splits[1], splits[2])
 
 
+def assemble(data_root=None):
+    """The dataset for get_dataset('surreal')."""
+    pipeline.save_datasets({NAME: lambda: make_dataset(data_root)})
+
+
 def main(argv=None):
-    import argparse
-    from posepile.util.parallel import add_shard_argument
-    parser = argparse.ArgumentParser(prog='python -m posepile.ds.surreal.main', description='SURREAL stages')
-    sub = parser.add_subparsers(dest='stage', required=True)
-    sub.add_parser('select-frames')
-    p = sub.add_parser('extract-frames')
-    add_shard_argument(p)
-    p = sub.add_parser('crop')
-    add_shard_argument(p)
-    p.add_argument('--workers', type=int, default=None)
-    sub.add_parser('assemble')
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s: %(message)s')
-    if args.stage == 'select-frames':
-        select_frames_stage()
-    elif args.stage == 'extract-frames':
-        extract_frames_stage(args.shard)
-    elif args.stage == 'crop':
-        crop_stage(args.shard, args.workers)
-    else:
-        from posepile.datasets3d import save_to_cache
-        save_to_cache('surreal', make_dataset())
+    pipeline.run_stages(argv, 'python -m posepile.ds.surreal.main', 'SURREAL stages', {'select-frames': select_frames_stage, 'extract-frames': extract_frames_stage, 'crop': crop_stage, 'assemble': assemble})
 
 
 if __name__ == '__main__':

@@ -159,7 +159,10 @@ def test_camera(root, sequence):
 import logging  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from posepile.preproc import pipeline  # noqa: E402
+
 logger = logging.getLogger(__name__)
+NAME = 'tdhp'
 ALL_JOINT_NAMES = ('spi3,spi4,spi2,spin,pelv,neck,head,htop,lcla,lsho,lelb,lwri,lhan,rcla,rsho,relb,rwri,rhan,'
                    'lhip,lkne,lank,lfoo,ltoe,rhip,rkne,rank,rfoo,rtoe')
 ALL_JOINT_EDGES = ('htop-head-neck-spi4-spi3-spi2-spin-pelv-lhip-lkne-lank-lfoo-ltoe,pelv-rhip-rkne-rank-rfoo-rtoe,'
@@ -175,12 +178,11 @@ BOX_EXPANSION = 1.05
 
 
 def raw_root(data_root=None):
-    from posepile.paths import data_root as get_data_root
-    return Path(data_root or get_data_root()) / 'tdhp'
+    return pipeline.raw_root(NAME, data_root)
 
 
 def work_dir(data_root=None):
-    return raw_root(data_root) / 'posepile_work'
+    return pipeline.work_dir(NAME, data_root)
 
 
 def load_train_annotations(annot_mat_path):
@@ -294,15 +296,15 @@ def _train_image_sizes(path):
     return sizes
 
 
+@pipeline.cli_options(('--color-correct-test', dict(action='store_true', help="the original's gamma + white balance fix of the green-tinted test images")))
 def crop_stage(shard=None, n_workers=None, color_correct_test=False, data_root=None):
     """Crops; with color_correct_test the test images get the original's gamma + white-balance fix."""
-    from posepile.preproc.pipeline import run_crop_stage
     tasks = make_crop_tasks(data_root)
     for subset, adjust in (('train', False), ('test', color_correct_test)):
         subset_tasks = [t for t in tasks if t[0].startswith('0/' if subset == 'train' else '2/')]
         if subset_tasks:
-            run_crop_stage(subset_tasks, work_dir(data_root) / f'crops_{subset}', shard=shard,
-                           n_workers=n_workers, data_root=raw_root(data_root).parent, image_adjustments_3dhp=adjust)
+            pipeline.dataset_crop_stage(NAME, subset_tasks, shard, n_workers, data_root, subdir=f'crops_{subset}',
+                                        image_adjustments_3dhp=adjust)
 
 
 def make_dataset(data_root=None):
@@ -327,31 +329,15 @@ def make_dataset(data_root=None):
     return Pose3DDataset(JointInfo(ALL_JOINT_NAMES, ALL_JOINT_EDGES), splits[0], None, splits[2])
 
 
+def assemble(data_root=None):
+    """The dataset for get_dataset('tdhp')."""
+    pipeline.save_datasets({NAME: lambda: make_dataset(data_root)})
+
+
 def main(argv=None):
-    import argparse
-    from posepile.util.parallel import add_shard_argument
-    parser = argparse.ArgumentParser(prog='python -m posepile.ds.tdhp.main', description='MPI-INF-3DHP stages')
-    sub = parser.add_subparsers(dest='stage', required=True)
-    sub.add_parser('select-frames')
-    p = sub.add_parser('extract-frames')
-    add_shard_argument(p)
-    p = sub.add_parser('crop')
-    add_shard_argument(p)
-    p.add_argument('--workers', type=int, default=None)
-    p.add_argument('--color-correct-test', action='store_true',
-                   help="the original's gamma + white balance fix of the green-tinted test images")
-    sub.add_parser('assemble')
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s: %(message)s')
-    if args.stage == 'select-frames':
-        select_frames_stage()
-    elif args.stage == 'extract-frames':
-        extract_frames_stage(args.shard)
-    elif args.stage == 'crop':
-        crop_stage(args.shard, args.workers, args.color_correct_test)
-    else:
-        from posepile.datasets3d import save_to_cache
-        save_to_cache('tdhp', make_dataset())
+    pipeline.run_stages(argv, 'python -m posepile.ds.tdhp.main', 'MPI-INF-3DHP stages', {
+        'select-frames': select_frames_stage, 'extract-frames': extract_frames_stage, 'crop': crop_stage,
+        'assemble': assemble})
 
 
 if __name__ == '__main__':

@@ -11,11 +11,7 @@ root="$DATA_ROOT/tdhp"
 py() { python -m posepile.ds.tdhp.main "$@"; }
 
 # 1. Extract the test set archive safely (skipped when done)
-for archive in "$root"/archives/*.zip; do
-  [[ -e "$archive" ]] || continue
-  marker="$root/archives/.$(basename "$archive").extracted"
-  [[ -f "$marker" ]] || { extract_safely "$archive" "$root" && touch "$marker"; }
-done
+extract_archives "$root/archives" "$root" '*.zip'
 
 # 2. Training frames: every 5th, then adaptive 100 mm
 py select-frames

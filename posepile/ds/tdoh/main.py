@@ -42,18 +42,20 @@ def image_relpath(split, image_id):
 # The recipe's stages
 import logging  # noqa: E402
 
+from posepile.preproc import pipeline  # noqa: E402
+
 logger = logging.getLogger(__name__)
+NAME = 'tdoh'
 SPLITS = {'trainset': 0, 'testset': 2}
 BOX_EXPANSION = 1.15
 
 
 def raw_root(data_root=None):
-    from posepile.paths import data_root as get_data_root
-    return Path(data_root or get_data_root()) / 'tdoh'
+    return pipeline.raw_root(NAME, data_root)
 
 
 def work_dir(data_root=None):
-    return raw_root(data_root) / 'posepile_work'
+    return pipeline.work_dir(NAME, data_root)
 
 
 def annotation_box(annotation, joints_px):
@@ -90,41 +92,26 @@ def make_crop_tasks(data_root=None):
 
 
 def crop_stage(shard=None, n_workers=None, data_root=None):
-    from posepile.preproc.pipeline import run_crop_stage
-    run_crop_stage(make_crop_tasks(data_root), work_dir(data_root) / 'crops', shard=shard, n_workers=n_workers,
-                   data_root=raw_root(data_root).parent)
+    """Crops of every annotated image."""
+    pipeline.dataset_crop_stage(NAME, make_crop_tasks(data_root), shard, n_workers, data_root)
 
 
 def make_dataset(data_root=None):
     """3DOH50K: trainset as TRAIN, testset as TEST; 14 LSP joints in mm (the x1000/7 unit rule)."""
     from posepile.datasets3d import Pose3DDataset
     from posepile.joint_info import JointInfo
-    from posepile.preproc.pipeline import load_crop_results
-    crops = work_dir(data_root) / 'crops'
-    if not crops.exists():
-        raise FileNotFoundError(f'{crops} not found: run the crop stage of posepile/ds/tdoh/main.sh first')
-    splits = {0: [], 2: []}
-    for key, example in load_crop_results(crops):
-        splits[int(key.split('/')[0])].append(example)
+    splits = pipeline.examples_by_split(NAME, data_root)
     return Pose3DDataset(JointInfo(JOINT_NAMES, JOINT_EDGES), splits[0], None, splits[2])
 
 
+def assemble(data_root=None):
+    """The dataset for get_dataset('tdoh')."""
+    pipeline.save_datasets({NAME: lambda: make_dataset(data_root)})
+
+
 def main(argv=None):
-    import argparse
-    from posepile.util.parallel import add_shard_argument
-    parser = argparse.ArgumentParser(prog='python -m posepile.ds.tdoh.main', description='3DOH50K stages')
-    sub = parser.add_subparsers(dest='stage', required=True)
-    p = sub.add_parser('crop')
-    add_shard_argument(p)
-    p.add_argument('--workers', type=int, default=None)
-    sub.add_parser('assemble')
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s: %(message)s')
-    if args.stage == 'crop':
-        crop_stage(args.shard, args.workers)
-    else:
-        from posepile.datasets3d import save_to_cache
-        save_to_cache('tdoh', make_dataset())
+    pipeline.run_stages(argv, 'python -m posepile.ds.tdoh.main', '3DOH50K stages',
+                        {'crop': crop_stage, 'assemble': assemble})
 
 
 if __name__ == '__main__':

@@ -8,11 +8,7 @@ check_data_root
 root="$DATA_ROOT/tdoh"
 
 # 1. Extract the archives safely (skipped when done)
-for archive in "$root"/archives/*.zip "$root"/archives/*.tar.gz; do
-  [[ -e "$archive" ]] || continue
-  marker="$root/archives/.$(basename "$archive").extracted"
-  [[ -f "$marker" ]] || { extract_safely "$archive" "$root" && touch "$marker"; }
-done
+extract_archives "$root/archives" "$root" '*.zip' '*.tar.gz'
 
 # 2. Crops (shipped boxes; joints in mm by the x1000/7 rule, camera frame)
 python -m posepile.ds.tdoh.main crop

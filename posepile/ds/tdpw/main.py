@@ -112,6 +112,9 @@ def smpl_joints(model, poses, betas, trans):
 # The recipe's stages (see main.sh)
 import logging  # noqa: E402
 
+from posepile.preproc import pipeline  # noqa: E402
+
+NAME = 'tdpw'
 logger = logging.getLogger(__name__)
 SPLIT_IDS = {'train': 0, 'validation': 1, 'test': 2}
 SELECTION_THRESHOLD_MM = 100
@@ -120,12 +123,11 @@ MIN_ASSOCIATION_IOU = 0.1
 
 
 def raw_root(data_root=None):
-    from posepile.paths import data_root as get_data_root
-    return Path(data_root or get_data_root()) / 'tdpw'
+    return pipeline.raw_root(NAME, data_root)
 
 
 def work_dir(data_root=None):
-    return raw_root(data_root) / 'posepile_work'
+    return pipeline.work_dir(NAME, data_root)
 
 
 def frame_camera(data, frame):
@@ -194,7 +196,8 @@ def all_frame_relpaths(data_root=None):
     return sorted({example.image_path for _, example, _ in tasks})
 
 
-def detect_stage(detector_spec, shard=None, data_root=None):
+@pipeline.cli_options(('--detector', dict(dest='detector_spec', default='hog')))
+def detect_stage(detector_spec='hog', shard=None, data_root=None):
     from posepile.preproc.detection import run_detection_stage
     root = raw_root(data_root)
     run_detection_stage(root.parent, all_frame_relpaths(data_root), work_dir(data_root) / 'detections.pkl',
@@ -202,14 +205,13 @@ def detect_stage(detector_spec, shard=None, data_root=None):
 
 
 def crop_stage(shard=None, n_workers=None, data_root=None):
-    from posepile.preproc.pipeline import run_crop_stage
+    """Crops of every valid (frame, actor), with detection boxes where the detect stage ran."""
     from posepile.util import fileio
     detections_path = work_dir(data_root) / 'detections.pkl'
     detections = fileio.load_pickle(detections_path) if detections_path.exists() else None
     tasks, stats = make_crop_tasks(data_root, detections)
     logger.info('association: %s', stats)
-    run_crop_stage(tasks, work_dir(data_root) / 'crops', shard=shard, n_workers=n_workers,
-                   data_root=raw_root(data_root).parent)
+    pipeline.dataset_crop_stage(NAME, tasks, shard, n_workers, data_root)
 
 
 def make_dataset(data_root=None):
@@ -217,39 +219,19 @@ def make_dataset(data_root=None):
     frames thinned by adaptive selection; boxes from associated detections where available."""
     from posepile.datasets3d import Pose3DDataset
     from posepile.joint_info import JointInfo
-    from posepile.preproc.pipeline import load_crop_results
-    crops = work_dir(data_root) / 'crops'
-    if not crops.exists():
-        raise FileNotFoundError(f'{crops} not found: run the crop stage of posepile/ds/tdpw/main.sh first')
-    splits = {0: [], 1: [], 2: []}
-    for key, example in load_crop_results(crops):
-        splits[int(key.split('/')[0])].append(example)
+    splits = pipeline.examples_by_split(NAME, data_root)
     edges = ('pelv-spi1-spi2-spi3-neck-head,pelv-lhip-lkne-lank-ltoe,pelv-rhip-rkne-rank-rtoe,'
              'spi3-lcla-lsho-lelb-lwri-lhan,spi3-rcla-rsho-relb-rwri-rhan')
     return Pose3DDataset(JointInfo(SMPL_JOINT_NAMES, edges), splits[0], splits[1], splits[2])
 
 
+def assemble(data_root=None):
+    """The dataset for get_dataset('tdpw')."""
+    pipeline.save_datasets({NAME: lambda: make_dataset(data_root)})
+
+
 def main(argv=None):
-    import argparse
-    from posepile.util.parallel import add_shard_argument
-    parser = argparse.ArgumentParser(prog='python -m posepile.ds.tdpw.main', description='3DPW stages')
-    sub = parser.add_subparsers(dest='stage', required=True)
-    p = sub.add_parser('detect')
-    p.add_argument('--detector', default='hog')
-    add_shard_argument(p)
-    p = sub.add_parser('crop')
-    add_shard_argument(p)
-    p.add_argument('--workers', type=int, default=None)
-    sub.add_parser('assemble')
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s: %(message)s')
-    if args.stage == 'detect':
-        detect_stage(args.detector, args.shard)
-    elif args.stage == 'crop':
-        crop_stage(args.shard, args.workers)
-    else:
-        from posepile.datasets3d import save_to_cache
-        save_to_cache('tdpw', make_dataset())
+    pipeline.run_stages(argv, 'python -m posepile.ds.tdpw.main', '3DPW stages', {'detect': detect_stage, 'crop': crop_stage, 'assemble': assemble})
 
 
 if __name__ == '__main__':

@@ -10,11 +10,7 @@ root="$DATA_ROOT/tdpw"
 py() { python -m posepile.ds.tdpw.main "$@"; }
 
 # 1. Extract the downloaded archives safely (skipped when done)
-for archive in "$root"/archives/*.zip; do
-  [[ -e "$archive" ]] || continue
-  marker="$root/archives/.$(basename "$archive").extracted"
-  [[ -f "$marker" ]] || { extract_safely "$archive" "$root" && touch "$marker"; }
-done
+extract_archives "$root/archives" "$root" '*.zip'
 
 # 2. Person detection (optional; without it, boxes come from the projected joints). The original used
 #    YOLOv4: POSEPILE_DETECTOR=darknet:yolov4.cfg,yolov4.weights
