@@ -136,3 +136,37 @@ def test_missing_prediction_files_are_listed(release, tmp_path):
     (tmp_path / 'res' / 'test').mkdir(parents=True)
     with pytest.raises(PredictionError, match='prediction files missing'):
         tdpw_eval.main(['--pred-path', str(tmp_path), '--test-split'])
+
+
+def _rotation(axis, degrees):
+    import cv2
+    return cv2.Rodrigues(np.asarray(axis, np.float64) / np.linalg.norm(axis) * np.radians(degrees))[0]
+
+
+def test_joint_angle_errors_with_and_without_procrustes(release, tmp_path):
+    """Predictions = GT turned by 12 deg about the camera's y axis (joints about the pelvis, orientations
+    too), with one part (the left knee, part 3) turned a further 9 deg about another axis: MPJAE is about
+    12 deg, and after the Procrustes rotation only the knee's 9 deg remain (9 / 9 parts = 1 deg)."""
+    data_root, written = release
+    turn = _rotation([0, 1, 0], 12)
+    extra = _rotation([1, 0, 0], 9)
+    for (split, sequence), data in written.items():
+        joints_per_actor, rots_per_actor = [], []
+        for actor in range(len(data['jointPositions'])):
+            joints = _camera_joints_m(data, actor)
+            pelvis = joints[:, :1]
+            joints_per_actor.append((joints - pelvis) @ turn.T + pelvis)
+            world_rot = tdpw.global_rotations(np.asarray(data['poses'][actor]))[:, tdpw.ANGLE_PARTS]
+            cam_rot = np.matmul(np.asarray(data['cam_poses'])[:, np.newaxis, :3, :3], world_rot)
+            rots = np.matmul(turn, cam_rot)
+            rots[:, 3] = extra @ rots[:, 3]
+            rots_per_actor.append(rots)
+        (tmp_path / 'res' / split).mkdir(parents=True, exist_ok=True)
+        with open(tmp_path / 'res' / split / f'{sequence}.pkl', 'wb') as f:
+            pickle.dump({'jointPositions': np.stack(joints_per_actor), 'orientations': np.stack(rots_per_actor)}, f)
+    results = tdpw_eval.main(['--pred-path', str(tmp_path)])
+    assert results['MPJPE_PA'] == pytest.approx(0, abs=1e-6)
+    assert results['MPJAE_PA'] == pytest.approx(9 / 9, abs=1e-6)
+    # without alignment: 8 parts off by 12 deg, the knee by the composition of 9 and 12 deg rotations
+    knee = np.degrees(np.arccos((np.trace(extra @ turn) - 1) / 2))
+    assert results['MPJAE'] == pytest.approx((8 * 12 + knee) / 9, abs=1e-6)

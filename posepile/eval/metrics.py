@@ -22,10 +22,11 @@ def root_relative(coords, root_index):
     return coords - coords[..., root_index:root_index + 1, :]
 
 
-def procrustes_align(pred, gt, scale=True, fit_joints=None):
+def procrustes_align(pred, gt, scale=True, fit_joints=None, return_rotation=False):
     """Align each predicted pose to its GT by the least-squares similarity (or rigid) transform, proper
     rotations only (no reflections). Fitted on `fit_joints` (default: all joints valid in the GT) and
-    applied to all joints. Returns the aligned predictions (N, J, 3)."""
+    applied to all joints. Returns the aligned predictions (N, J, 3), and with return_rotation also the
+    rotations (N, 3, 3) in the column-vector convention (aligned = s * R @ p + t)."""
     pred = np.asarray(pred, np.float64)
     gt = np.asarray(gt, np.float64)
     single = pred.ndim == 2
@@ -63,7 +64,17 @@ def procrustes_align(pred, gt, scale=True, fit_joints=None):
     else:
         s = np.ones(len(pred))
     aligned = s[:, np.newaxis, np.newaxis] * np.matmul(pred - mean_pred, rotation) + mean_gt
+    if return_rotation:
+        rotation_col = rotation.transpose(0, 2, 1)
+        return (aligned[0], rotation_col[0]) if single else (aligned, rotation_col)
     return aligned[0] if single else aligned
+
+
+def rotation_angle_deg(rot_a, rot_b):
+    """Angle (degrees) of the relative rotation rot_a @ rot_b^T, for (..., 3, 3) stacks."""
+    relative = np.matmul(rot_a, np.swapaxes(rot_b, -1, -2))
+    cos = (np.trace(relative, axis1=-2, axis2=-1) - 1) / 2
+    return np.degrees(np.arccos(np.clip(cos, -1, 1)))
 
 
 def pa_mpjpe(pred, gt, fit_joints=None):

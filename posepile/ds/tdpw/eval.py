@@ -16,9 +16,13 @@ basicmodel_m_lbs_10_207_0_v1.0.0.pkl), as the official script does.
 
 Predictions, either
 - the official layout: a folder with `res/<split>/<sequence>.pkl` (or the `res` folder itself), each a dict
-  with `jointPositions` (actors, frames, 24, 3) in metres, camera frame, for every frame of the sequence;
-- an .npz with `image_path` (`tdpw/imageFiles/<sequence>/image_%05d.jpg`), `person_index` (the actor) and
-  `coords3d_pred_cam` (N, 24, 3) in mm, one row per valid (frame, actor).
+  with `jointPositions` (actors, frames, 24, 3) in metres, camera frame, for every frame of the sequence,
+  and optionally `orientations` (actors, frames, 9, 3, 3): camera-frame rotations of the SMPL joints
+  0, 1, 2, 4, 5, 16, 17, 18, 19 (then MPJAE and MPJAE_PA are reported too: the mean angle in degrees
+  between predicted and true orientations, PA after turning the predictions by the Procrustes rotation);
+- an .npz with `image_path` (`tdpw/imageFiles/<sequence>/image_%05d.jpg`), `person_index` (the actor),
+  `coords3d_pred_cam` (N, 24, 3) in mm, one row per valid (frame, actor), and optionally
+  `orientations_pred_cam` (N, 9, 3, 3).
 """
 import argparse
 import logging
@@ -35,7 +39,8 @@ SMPL_FILES = {'f': 'basicModel_f_lbs_10_207_0_v1.0.0.pkl', 'm': 'basicmodel_m_lb
 
 
 def ground_truth_tracks(root, splits, smpl_dir=None):
-    """List of dicts (split, sequence, actor, frames (valid indices), gt (F, 24, 3) camera mm)."""
+    """List of dicts (split, sequence, actor, frames (valid indices), gt (F, 24, 3) camera mm, gt_rot
+    (F, 9, 3, 3) camera-frame orientations of the 9 parts of the angle metric)."""
     models = {}
     if smpl_dir is not None:
         models = {g: tdpw.load_smpl_model(Path(smpl_dir) / name) for g, name in SMPL_FILES.items()}
@@ -52,7 +57,10 @@ def ground_truth_tracks(root, splits, smpl_dir=None):
                     world = tdpw.smpl_joints(models[gender], np.asarray(data['poses'][actor])[frames],
                                              data['betas'][actor][:10], np.asarray(data['trans'][actor])[frames])
                     gt = tdpw.world_to_camera_mm(world, np.asarray(data['cam_poses'])[frames])
-                tracks.append(dict(split=split, sequence=sequence, actor=actor, frames=frames, gt=gt))
+                camera_rotations = np.asarray(data['cam_poses'], np.float64)[frames, :3, :3]
+                world_rotations = tdpw.global_rotations(np.asarray(data['poses'][actor])[frames])[:, tdpw.ANGLE_PARTS]
+                gt_rot = np.matmul(camera_rotations[:, np.newaxis], world_rotations)
+                tracks.append(dict(split=split, sequence=sequence, actor=actor, frames=frames, gt=gt, gt_rot=gt_rot))
     return tracks
 
 
@@ -62,7 +70,8 @@ def _official_results_dir(path):
 
 
 def load_official_predictions(results_dir, tracks):
-    """Per track (F, 24, 3) camera mm from res/<split>/<sequence>.pkl files."""
+    """Per track (F, 24, 3) camera mm from res/<split>/<sequence>.pkl files, and per track the predicted
+    orientations (F, 9, 3, 3) when the files have them (else None)."""
     results_dir = _official_results_dir(results_dir)
     needed = sorted({(t['split'], t['sequence']) for t in tracks})
     missing = [f'{s}/{q}.pkl' for s, q in needed if not (results_dir / s / f'{q}.pkl').exists()]
@@ -75,8 +84,11 @@ def load_official_predictions(results_dir, tracks):
         if key not in cache:
             path = results_dir / key[0] / f'{key[1]}.pkl'
             with open(path, 'rb') as f:
-                cache[key] = (path, np.asarray(pickle.load(f, encoding='latin1')['jointPositions'], np.float64))
-        path, joints = cache[key]
+                content = pickle.load(f, encoding='latin1')
+            orientations = content.get('orientations')
+            cache[key] = (path, np.asarray(content['jointPositions'], np.float64),
+                          None if orientations is None else np.asarray(orientations, np.float64))
+        path, joints, orientations = cache[key]
         if joints.ndim != 4 or joints.shape[-2:] != (24, 3) or track['actor'] >= len(joints):
             raise PredictionError(f'{path}: jointPositions must be (actors, frames, 24, 3), got {joints.shape}')
         if joints.shape[1] <= track['frames'].max(initial=-1):
@@ -85,7 +97,13 @@ def load_official_predictions(results_dir, tracks):
         pred = joints[track['actor'], track['frames']] * 1000
         if not np.all(np.isfinite(pred)):
             raise PredictionError(f'{path}: NaN or inf in actor {track["actor"]}')
-        result.append(pred)
+        rot = None
+        if orientations is not None:
+            if orientations.shape[-3:] != (9, 3, 3) or orientations.shape[1] != joints.shape[1]:
+                raise PredictionError(f'{path}: orientations must be (actors, frames, 9, 3, 3), got '
+                                      f'{orientations.shape}')
+            rot = orientations[track['actor'], track['frames']]
+        result.append((pred, rot))
     return result
 
 
@@ -95,29 +113,44 @@ def load_npz_predictions(path, tracks):
         if 'person_index' not in data:
             raise PredictionError(f'{path}: 3DPW predictions need a "person_index" array (the actor)')
         person_index = data['person_index'].astype(int).tolist()
+        orientations = np.asarray(data['orientations_pred_cam'], np.float64) if 'orientations_pred_cam' in data \
+            else None
+        row_of = {f'{p}#{a}': i for i, (p, a) in enumerate(zip(data['image_path'].tolist(), person_index))}
     counter = iter(person_index)
     predictions = load_predictions(path, keys, 24, coord_key='coords3d_pred_cam',
                                    normalize_path=lambda p: f'{p}#{next(counter)}')
     result, i = [], 0
     for t in tracks:
-        result.append(np.stack([predictions[k] for k in keys[i:i + len(t['frames'])]]) if len(t['frames'])
-                      else np.zeros((0, 24, 3)))
+        track_keys = keys[i:i + len(t['frames'])]
+        joints = np.stack([predictions[k] for k in track_keys]) if track_keys else np.zeros((0, 24, 3))
+        rot = None if orientations is None else orientations[[row_of[k] for k in track_keys]].reshape(-1, 9, 3, 3)
+        result.append((joints, rot))
         i += len(t['frames'])
     return result
 
 
 def evaluate(tracks, predictions):
+    """predictions: per track (joints (F, 24, 3) camera mm, orientations (F, 9, 3, 3) or None)."""
     gt = np.concatenate([t['gt'] for t in tracks])
-    pred = np.concatenate(predictions)
+    pred = np.concatenate([joints for joints, _ in predictions])
     gt_rel, pred_rel = metrics.root_relative(gt, 0), metrics.root_relative(pred, 0)
     errors = metrics.joint_distances(pred_rel, gt_rel)
-    pa_errors = metrics.pa_mpjpe(pred_rel, gt_rel)
+    aligned, pa_rotations = metrics.procrustes_align(pred_rel, gt_rel, return_rotation=True)
+    pa_errors = metrics.joint_distances(aligned, gt_rel)
     major = errors[:, tdpw.MAJOR_JOINTS]
-    return {'n_frames': len(gt), 'n_tracks': len(tracks),
-            'MPJPE': float(np.mean(np.mean(errors, axis=1))),
-            'MPJPE_PA': float(np.mean(np.mean(pa_errors, axis=1))),
-            'PCK': float(metrics.pck(major, 50, inclusive=True)),
-            'AUC': float(metrics.auc_3dpw(major))}
+    results = {'n_frames': len(gt), 'n_tracks': len(tracks),
+               'MPJPE': float(np.mean(np.mean(errors, axis=1))),
+               'MPJPE_PA': float(np.mean(np.mean(pa_errors, axis=1))),
+               'PCK': float(metrics.pck(major, 50, inclusive=True)),
+               'AUC': float(metrics.auc_3dpw(major))}
+    if all(rot is not None for _, rot in predictions):
+        # angles of the 9 parts' orientations; PA: the predicted orientations turned by the Procrustes rotation
+        gt_rot = np.concatenate([t['gt_rot'] for t in tracks])
+        pred_rot = np.concatenate([rot for _, rot in predictions])
+        results['MPJAE'] = float(np.mean(metrics.rotation_angle_deg(pred_rot, gt_rot)))
+        pred_rot_pa = np.matmul(pa_rotations[:, np.newaxis], pred_rot)
+        results['MPJAE_PA'] = float(np.mean(metrics.rotation_angle_deg(pred_rot_pa, gt_rot)))
+    return results
 
 
 def main(argv=None):
@@ -141,8 +174,11 @@ def main(argv=None):
              f'{"SMPL" if args.smpl_dir else "jointPositions"}')
     report.print_table(title, [(results['MPJPE'], results['MPJPE_PA'], results['PCK'], results['AUC'])],
                        ['MPJPE (mm)', 'MPJPE_PA (mm)', 'PCK@50 (%)', 'AUC (fraction)'], decimals=3)
-    for key in ('MPJPE', 'MPJPE_PA', 'PCK', 'AUC'):  # the challenge's scores.txt lines
-        print(f'{key}: {results[key]}')
+    for key in ('MPJPE', 'MPJPE_PA', 'PCK', 'AUC', 'MPJAE', 'MPJAE_PA'):  # the challenge's scores.txt lines
+        if key in results:
+            print(f'{key}: {results[key]}')
+    if 'MPJAE' not in results:
+        print('MPJAE, MPJAE_PA: not computed (the predictions have no orientations)')
     if args.out:
         report.write_json(args.out, results)
     return results

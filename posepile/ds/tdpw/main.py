@@ -85,6 +85,24 @@ def load_smpl_model(path):
         raise TDPWFormatError(f'{path}: SMPL model lacks {e}') from None
 
 
+# the 9 parts of the challenge's angle metric: pelvis, hips, knees, shoulders, elbows
+ANGLE_PARTS = [0, 1, 2, 4, 5, 16, 17, 18, 19]
+SMPL_PARENTS = [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21]
+
+
+def global_rotations(poses):
+    """(F, 24, 3, 3) world orientations of the SMPL joints from axis-angle poses (F, 72): the kinematic
+    chain of local rotations (no body model file needed)."""
+    import cv2
+    poses = np.asarray(poses, np.float64).reshape(-1, 24, 3)
+    result = np.zeros((len(poses), 24, 3, 3))
+    for f, pose in enumerate(poses):
+        for j in range(24):
+            local = cv2.Rodrigues(pose[j])[0]
+            result[f, j] = local if j == 0 else result[f, SMPL_PARENTS[j]] @ local
+    return result
+
+
 def smpl_joints(model, poses, betas, trans):
     """World joints (F, 24, 3) in metres: the posed kinematic chain of the shaped template plus trans."""
     import cv2
