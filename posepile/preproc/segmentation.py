@@ -278,7 +278,7 @@ def segment_examples(examples, segmenter_spec='grabcut', joint_edges=None, data_
         data_root = get_data_root()
     segmenter = make_segmenter(segmenter_spec)
     results = []
-    for i_example, example in enumerate(tqdm(examples, desc=desc, mininterval=2, disable=None)):
+    for i_example, example in enumerate(tqdm(examples, desc=desc, mininterval=2, disable=None if desc else True)):
         image = improc.imread_rgb(Path(data_root) / example.image_path)
         joints2d = None
         if getattr(example, 'world_coords', None) is not None and example.camera is not None:
@@ -292,6 +292,36 @@ def segment_examples(examples, segmenter_spec='grabcut', joint_edges=None, data_
             in_front = [np.nanmean(example.camera.world_to_camera(w)[:, 2]) < own_depth
                         for w in other_people_world[i_example]]
         results.append(segmenter.segment(image, [example.bbox], joints2d, joint_edges, others, in_front)[0])
+    return results
+
+
+def _segment_chunk(chunk, segmenter_spec, joint_edges, data_root):
+    examples, others = chunk
+    return segment_examples(examples, segmenter_spec, joint_edges, data_root=data_root, desc=None,
+                            other_people_world=others)
+
+
+def segment_examples_parallel(examples, segmenter_spec='grabcut', joint_edges=None, data_root=None,
+                              other_people_world=None, n_workers=None, n_chunks=8):
+    """segment_examples over a local process pool (in chunks; results in input order). Model-based
+    segmenters run in this process (one model in memory)."""
+    import functools
+
+    from posepile.util.parallel import parallel_map
+    if not segmenter_spec.startswith('grabcut'):
+        return segment_examples(examples, segmenter_spec, joint_edges, data_root,
+                                other_people_world=other_people_world)
+    if data_root is None:
+        from posepile.paths import data_root as get_data_root
+        data_root = get_data_root()
+    others = other_people_world if other_people_world is not None else [None] * len(examples)
+    chunks = [(examples[i::n_chunks], others[i::n_chunks] if other_people_world is not None else None)
+              for i in range(n_chunks)]
+    worker = functools.partial(_segment_chunk, segmenter_spec=segmenter_spec, joint_edges=joint_edges,
+                               data_root=str(data_root))
+    results = [None] * len(examples)
+    for i, chunk_result in enumerate(parallel_map(worker, chunks, n_workers=n_workers, desc='segment')):
+        results[i::n_chunks] = chunk_result
     return results
 
 

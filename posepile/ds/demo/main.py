@@ -328,19 +328,11 @@ def crop_stage(shard=None, n_workers=None, data_root=None):
                    data_root=data_root)
 
 
-def _segment_chunk(chunk, data_root):
-    from posepile.preproc.segmentation import segment_examples
-    examples, others = chunk
-    return segment_examples(examples, 'grabcut', scene.joint_info().stick_figure_edges, data_root=data_root,
-                            other_people_world=others)
-
-
 def segment_stage(segmenter_spec='grabcut', n_workers=None, data_root=None):
     """Masks for all crops (one result file) plus their IoU against the true masks carried into the crops."""
     from posepile.preproc.pipeline import load_crop_results
-    from posepile.preproc.segmentation import segment_examples
-    from posepile.util.parallel import parallel_map
     from posepile.paths import data_root as get_data_root
+    from posepile.preproc.segmentation import segment_examples_parallel
     out_path = work_dir(data_root) / 'masks.pkl'
     if out_path.exists():
         return
@@ -353,16 +345,8 @@ def segment_stage(segmenter_spec='grabcut', n_workers=None, data_root=None):
     for key, _ in results:
         frame, person = int(key.split('/')[2]), int(key.split('/')[3])
         others.append([poses[p, frame] for p in range(poses.shape[0]) if p != person])
-    if segmenter_spec == 'grabcut':
-        chunks = [(examples[i::8], others[i::8]) for i in range(8)]
-        chunk_masks = parallel_map(functools.partial(_segment_chunk, data_root=root), chunks,
-                                   n_workers=n_workers, desc='segment')
-        predicted = [None] * len(examples)
-        for i, chunk in enumerate(chunk_masks):
-            predicted[i::8] = chunk
-    else:
-        predicted = segment_examples(examples, segmenter_spec, scene.joint_info().stick_figure_edges,
-                                     data_root=root)
+    predicted = segment_examples_parallel(examples, segmenter_spec, scene.joint_info().stick_figure_edges,
+                                          data_root=root, other_people_world=others, n_workers=n_workers)
     ious = [masks.iou(pred, example.mask) for pred, example in zip(predicted, examples)]
     stats = {'segmenter': segmenter_spec, 'n': len(ious), 'mean_iou': float(np.mean(ious)),
              'median_iou': float(np.median(ious)), 'min_iou': float(np.min(ious))}

@@ -278,7 +278,7 @@ def segment_stage(segmenter_spec='grabcut', data_root=None):
     """Optional person masks on the crops."""
     from posepile.joint_info import JointInfo
     from posepile.preproc.pipeline import load_crop_results
-    from posepile.preproc.segmentation import segment_examples
+    from posepile.preproc.segmentation import segment_examples_parallel
     from posepile.util import fileio
     out_path = work_dir(data_root) / 'masks.pkl'
     if out_path.exists():
@@ -290,7 +290,7 @@ def segment_stage(segmenter_spec='grabcut', data_root=None):
         example.world_coords = example.world_coords[JOINTS17_OF_32]
         examples.append(example)
     edges = JointInfo(JOINT_NAMES17, JOINT_EDGES17).stick_figure_edges
-    masks = segment_examples(examples, segmenter_spec, edges, data_root=raw_root(data_root).parent)
+    masks = segment_examples_parallel(examples, segmenter_spec, edges, data_root=raw_root(data_root).parent)
     fileio.save_pickle({key: m for (key, _), m in zip(results, masks)}, out_path)
 
 
