@@ -51,3 +51,21 @@ def test_tdhp_recipe_on_fake_release(data_root):
     test_example = dataset.examples[2][0]
     assert test_example.univ_coords.shape == (28, 3)
     assert np.isnan(test_example.world_coords[0]).all()  # spi3 is not among the 17 test joints
+
+
+def test_detections_follow_the_union_rule(data_root):
+    from posepile.util import boxes, fileio
+    root = data_root / 'tdhp'
+    fake.write_train_sequence(root, n_frames=12)
+    tdhp.extract_frames_stage(data_root=data_root)
+    plain = {key: ex.bbox for key, ex, _ in tdhp.make_crop_tasks(data_root)}
+    # a detection slightly larger than each joint box: the hull replaces the box
+    fake_dets = {}
+    for key, example, _ in tdhp.make_crop_tasks(data_root):
+        x, y, w, h = example.bbox
+        fake_dets[example.image_path] = np.array([[x - 5, y - 8, w + 10, h + 4, 0.9]], np.float32)
+    fileio.save_pickle(fake_dets, root / 'posepile_work' / 'detections.pkl')
+    with_dets = {key: ex.bbox for key, ex, _ in tdhp.make_crop_tasks(data_root)}
+    for key, box in plain.items():
+        expected = boxes.hull(np.array([box[0] - 5, box[1] - 8, box[2] + 10, box[3] + 4]), box)
+        np.testing.assert_allclose(with_dets[key], expected, atol=1e-3)

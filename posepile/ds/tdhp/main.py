@@ -238,11 +238,28 @@ def extract_frames_stage(shard=None, cameras=TRAIN_CAMERAS, data_root=None):
         extract_frames(video, out_dir, selection[key])
 
 
+@pipeline.cli_options(('--detector', dict(dest='detector_spec', default='hog')))
+def detect_stage(detector_spec='hog', shard=None, data_root=None):
+    """Optional person detection on the training frames (then boxes follow 3DHP's union rule)."""
+    from posepile.preproc.detection import run_detection_stage
+    selection = select_frames_stage(data_root)
+    relpaths = [train_frame_relpath(*key.split('/'), c, f) for key, frames in sorted(selection.items())
+                for c in TRAIN_CAMERAS for f in frames]
+    run_detection_stage(raw_root(data_root).parent, relpaths, work_dir(data_root) / 'detections.pkl',
+                        detector_spec, shard=shard)
+
+
 def make_crop_tasks(data_root=None, cameras=TRAIN_CAMERAS):
+    """Crop tasks; training boxes are the joint boxes, or with detections (detect stage) 3DHP's rule: the
+    hull of the most confident detection and the joint box when that hull still overlaps the joint box
+    with IoU > 0.5."""
     from posepile.datasets3d import Pose3DExample
-    from posepile.util import boxes
+    from posepile.preproc.association import box_union_rule_3dhp
+    from posepile.util import boxes, fileio
     root = raw_root(data_root)
     selection = select_frames_stage(data_root)
+    detections_path = work_dir(data_root) / 'detections.pkl'
+    detections = fileio.load_pickle(detections_path) if detections_path.exists() else None
     tasks = []
     for key, frames in sorted(selection.items()):
         subject, sequence = key.split('/')
@@ -262,6 +279,8 @@ def make_crop_tasks(data_root=None, cameras=TRAIN_CAMERAS):
                 box = boxes.intersection(boxes.expand(boxes.bb_of_points(pixels[inside]), BOX_EXPANSION),
                                          boxes.full_box((height, width)))
                 relpath = train_frame_relpath(subject, sequence, camera_index, frame)
+                if detections is not None and relpath in detections:
+                    box = box_union_rule_3dhp(box, detections[relpath])
                 example = Pose3DExample(relpath, world, box, camera, scene_name=f'{subject}/{sequence}')
                 crop = relpath.replace('tdhp/', 'tdhp_downscaled/', 1)
                 tasks.append((f'0/{subject}/{sequence}/{camera_index:02d}/{frame:06d}', example, crop))
@@ -336,8 +355,8 @@ def assemble(data_root=None):
 
 def main(argv=None):
     pipeline.run_stages(argv, 'python -m posepile.ds.tdhp.main', 'MPI-INF-3DHP stages', {
-        'select-frames': select_frames_stage, 'extract-frames': extract_frames_stage, 'crop': crop_stage,
-        'assemble': assemble})
+        'select-frames': select_frames_stage, 'extract-frames': extract_frames_stage, 'detect': detect_stage,
+        'crop': crop_stage, 'assemble': assemble})
 
 
 if __name__ == '__main__':

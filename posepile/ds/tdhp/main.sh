@@ -19,9 +19,13 @@ py select-frames
 # 3. Frames of the 8 training cameras from imageSequence/video_N.avi
 py extract-frames
 
-# 4. Crops (training cameras from camera.calibration; test cameras from the .calib files). Add
+# 4. Optional person detection (boxes then follow 3DHP's union rule). The original's YOLOv4:
+#    POSEPILE_DETECTOR=darknet:yolov4.cfg,yolov4.weights
+if [[ -n "${POSEPILE_DETECTOR:-}" ]]; then py detect --detector "$POSEPILE_DETECTOR"; fi
+
+# 5. Crops (training cameras from camera.calibration; test cameras from the .calib files). Add
 #    --color-correct-test for the original's fix of the green-tinted test images.
 py crop ${TDHP_COLOR_CORRECT:+--color-correct-test}
 
-# 5. The dataset (train + test as TEST) for get_dataset('tdhp')
+# 6. The dataset (train + test as TEST) for get_dataset('tdhp')
 py assemble
