@@ -36,7 +36,8 @@ def load_predictions(path, expected_image_paths, n_joints, coord_key=COORD_KEYS,
     Raises PredictionError naming the file and the first offenders for: unreadable file, missing keys,
     wrong shapes or joint count, duplicate / unknown / missing image paths, NaN or inf values, and values
     that look like metres instead of millimetres. With `cameras` (aligned with expected_image_paths),
-    camera-frame predictions are converted to world coordinates, else returned as they are. n_joints: an int or a tuple of accepted joint counts.
+    camera-frame predictions are converted to world coordinates, else returned as they are.
+    n_joints: an int or a tuple of accepted joint counts.
     normalize_path: optional function applied to the file's image paths before matching.
     """
     try:

@@ -1,15 +1,16 @@
 """Perspective-correct person crops ("efficient examples").
 
-For each example the camera is turned to look at the person box centre and its lens distortion is removed,
-so the crop is what an ideal pinhole camera pointed at the person would have seen. The box is expanded so
-that training-time augmentation (rotation up to 30 deg, shifts, zoom-out) never runs out of pixels, and the
-image is resampled so that the person's longer box side becomes at most 384 px (never upsampled > 1.2x).
-World coordinates are unchanged: projecting them with the example's new camera lands on the crop.
+For each example the camera is turned to look at the person box centre and its lens distortion is removed, so
+the crop is what an ideal pinhole camera pointed at the person would have seen. The box is expanded so that
+training-time augmentation (rotation up to 30 deg, shifts, zoom-out) never runs out of pixels, and the image
+is resampled so that the person's longer box side becomes at most 384 px (never upsampled > 1.2x). World
+coordinates are unchanged: projecting them with the example's new camera lands on the crop.
 
-When the crop is much smaller than the source, the needed region is first box-filtered in linear light
-(gamma 2.2 undone, then re-applied) to about the output size, so shrinking neither aliases nor darkens fine
-detail; the remaining warp runs at about 1:1 (bilinear by default, bicubic on request). When the crop is at most 1/2, 1/4 or 1/8 of the
-source resolution the JPEG is decoded at that reduced size in the DCT domain, which is much faster.
+When the crop is much smaller than the source, the needed region is first box-filtered in linear light (gamma
+2.2 undone, then re-applied) to about the output size, so shrinking neither aliases nor darkens fine detail;
+the remaining warp runs at about 1:1 (bilinear by default, bicubic on request). When the crop is at most 1/2,
+1/4 or 1/8 of the source resolution the JPEG is decoded at that reduced size in the DCT domain, which is much
+faster.
 """
 import copy
 import logging

@@ -137,7 +137,10 @@ def assemble_stage(data_root=None):
 
 
 def main(argv=None):
-    pipeline.run_stages(argv, 'python -m posepile.ds.coco.main', 'COCO keypoint stages', {'crop': crop_stage, 'assemble': assemble_stage})
+    pipeline.run_stages(argv, 'python -m posepile.ds.coco.main', 'COCO keypoint stages', {
+        'crop': crop_stage,
+        'assemble': assemble_stage,
+    })
 
 
 if __name__ == '__main__':

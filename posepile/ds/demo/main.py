@@ -414,7 +414,8 @@ def check_crops_stage(n_samples=24, data_root=None, seed=0):
 
 def predict_baseline_stage(out_path=None, data_root=None, seed=0):
     """Baseline predictions for the test set: the true world coordinates plus Gaussian noise of 30 mm per
-    coordinate (a root-relative MPJPE of about 60 mm, as the root's noise adds to every joint's), written as a predictions file for eval.py."""
+    coordinate (a root-relative MPJPE of about 60 mm, as the root's noise adds to every joint's), written
+    as a predictions file for eval.py."""
     from posepile.datasets3d import get_dataset
     from posepile.eval.predictions import save_predictions
     out_path = Path(out_path or work_dir(data_root) / 'baseline_predictions.npz')

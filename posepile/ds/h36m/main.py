@@ -146,6 +146,8 @@ SELECTION_THRESHOLD_MM = 100
 BOX_EXPANSION = 1.15  # boxes of the projected joints, expanded about their centre
 # S9's 'SittingDown 1', 'Waiting 1' and 'Greeting' have world coordinates shifted by +200 mm in x.
 S9_SHIFTED_ACTIONS = ('SittingDown 1', 'Waiting 1', 'Greeting')
+SKIP_BROKEN_OPTION = ('--skip-broken', dict(
+    action='store_true', help='skip missing/corrupt videos and frames (listed in posepile_work/) instead of failing'))
 JOINTS25_OF_32 = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14, 15, 17, 18, 19, 21, 22, 25, 26, 27, 29, 30, 0]
 JOINT_NAMES25 = ('rhip,rkne,rank,rfoo,rtoe,lhip,lkne,lank,lfoo,ltoe,spin,neck,head,htop,lsho,lelb,lwri,lthu,'
                  'lfin,rsho,relb,rwri,rthu,rfin,pelv')
@@ -209,7 +211,7 @@ def _video_jobs(selection, root):
             for action, frames in sorted(actions.items()) for camera_id in CAMERA_IDS]
 
 
-@pipeline.cli_options(('--skip-broken', dict(action='store_true', help='skip missing/corrupt videos and frames (listed in posepile_work/) instead of failing')))
+@pipeline.cli_options(SKIP_BROKEN_OPTION)
 def extract_frames_stage(shard=None, skip_broken=False, data_root=None):
     """Selected frames of every video (frame index = CDF row, 0-based) to h36m/<S>/Images/<action>.<cam>/."""
     from posepile.util import fileio
@@ -267,7 +269,7 @@ def make_crop_tasks(data_root=None, skip_broken=False):
     return tasks
 
 
-@pipeline.cli_options(('--skip-broken', dict(action='store_true', help='skip missing/corrupt videos and frames (listed in posepile_work/) instead of failing')))
+@pipeline.cli_options(SKIP_BROKEN_OPTION)
 def crop_stage(shard=None, n_workers=None, skip_broken=False, data_root=None):
     """Perspective-correct crops around the projected joints."""
     pipeline.dataset_crop_stage(NAME, make_crop_tasks(data_root, skip_broken), shard, n_workers, data_root)
@@ -321,7 +323,8 @@ def make_alljoints(data_root=None):
 
 def assemble_stage(data_root=None):
     """The datasets h36m (17 joints) and h36m_alljoints (25 joints) for get_dataset()."""
-    pipeline.save_datasets({'h36m': lambda: make_dataset(data_root), 'h36m_alljoints': lambda: make_alljoints(data_root)})
+    pipeline.save_datasets({'h36m': lambda: make_dataset(data_root),
+                            'h36m_alljoints': lambda: make_alljoints(data_root)})
 
 
 def main(argv=None):

@@ -113,7 +113,10 @@ def assemble(data_root=None):
 
 
 def main(argv=None):
-    pipeline.run_stages(argv, 'python -m posepile.ds.mpii.main', 'MPII stages', {'crop': crop_stage, 'assemble': assemble})
+    pipeline.run_stages(argv, 'python -m posepile.ds.mpii.main', 'MPII stages', {
+        'crop': crop_stage,
+        'assemble': assemble,
+    })
 
 
 if __name__ == '__main__':

@@ -173,7 +173,11 @@ def assemble(data_root=None):
 
 
 def main(argv=None):
-    pipeline.run_stages(argv, 'python -m posepile.ds.mupots.main', 'MuPoTS-3D stages', {'calibrate': calibrate_stage, 'crop': crop_stage, 'assemble': assemble})
+    pipeline.run_stages(argv, 'python -m posepile.ds.mupots.main', 'MuPoTS-3D stages', {
+        'calibrate': calibrate_stage,
+        'crop': crop_stage,
+        'assemble': assemble,
+    })
 
 
 if __name__ == '__main__':

@@ -209,7 +209,12 @@ def assemble(data_root=None):
 
 
 def main(argv=None):
-    pipeline.run_stages(argv, 'python -m posepile.ds.panoptic.main', 'CMU Panoptic stages', {'select-frames': select_frames_stage, 'extract-frames': extract_frames_stage, 'crop': crop_stage, 'assemble': assemble})
+    pipeline.run_stages(argv, 'python -m posepile.ds.panoptic.main', 'CMU Panoptic stages', {
+        'select-frames': select_frames_stage,
+        'extract-frames': extract_frames_stage,
+        'crop': crop_stage,
+        'assemble': assemble,
+    })
 
 
 if __name__ == '__main__':

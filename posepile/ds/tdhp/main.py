@@ -217,7 +217,8 @@ def select_frames_stage(data_root=None):
     for subject, sequence in train_sequences(root):
         annot3 = load_train_annotations(root / subject / sequence / 'annot.mat')[0]
         candidates = np.arange(0, len(annot3), TRAIN_FRAME_STEP)
-        selection[f'{subject}/{sequence}'] = candidates[select_frames(annot3[candidates], SELECTION_THRESHOLD_MM)].tolist()
+        kept = select_frames(annot3[candidates], SELECTION_THRESHOLD_MM)
+        selection[f'{subject}/{sequence}'] = candidates[kept].tolist()
     fileio.save_json(selection, out_path)
     return selection
 
@@ -315,7 +316,8 @@ def _train_image_sizes(path):
     return sizes
 
 
-@pipeline.cli_options(('--color-correct-test', dict(action='store_true', help="the original's gamma + white balance fix of the green-tinted test images")))
+@pipeline.cli_options(('--color-correct-test', dict(
+    action='store_true', help="the original's gamma + white balance fix of the green-tinted test images")))
 def crop_stage(shard=None, n_workers=None, color_correct_test=False, data_root=None):
     """Crops; with color_correct_test the test images get the original's gamma + white-balance fix."""
     tasks = make_crop_tasks(data_root)

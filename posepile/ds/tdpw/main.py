@@ -249,7 +249,11 @@ def assemble(data_root=None):
 
 
 def main(argv=None):
-    pipeline.run_stages(argv, 'python -m posepile.ds.tdpw.main', '3DPW stages', {'detect': detect_stage, 'crop': crop_stage, 'assemble': assemble})
+    pipeline.run_stages(argv, 'python -m posepile.ds.tdpw.main', '3DPW stages', {
+        'detect': detect_stage,
+        'crop': crop_stage,
+        'assemble': assemble,
+    })
 
 
 if __name__ == '__main__':
