@@ -44,3 +44,6 @@ def test_mupots_recipe_on_fake_release(data_root):
     assert len(errors) > 20
     assert np.median(errors) < 0.5 and np.max(errors) < 1.0, (np.median(errors), np.max(errors))
     assert example.univ_coords.shape == (17, 3)
+    for example in dataset.examples[2]:
+        person = int(example.image_path.split('_')[-1].split('.')[0])
+        np.testing.assert_array_equal(example.parameters['occluded_joints'], np.arange(17) % (3 + person) == 0)

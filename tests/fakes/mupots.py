@@ -34,6 +34,11 @@ def write_fake_release(root, seed=0, n_frames=3, n_people=3):
         folder = Path(root) / 'MultiPersonTestSet' / sequence
         folder.mkdir(parents=True, exist_ok=True)
         scipy.io.savemat(str(folder / 'annot.mat'), {'annotations': cells})
+        occlusion = np.empty((n_frames, n_people), dtype=object)
+        for f in range(n_frames):
+            for p in range(n_people):
+                occlusion[f, p] = (np.arange(17) % (3 + p) == 0).astype(np.float64)[np.newaxis]  # 1x17
+        scipy.io.savemat(str(folder / 'occlusion.mat'), {'occlusion_labels': occlusion})
         written[sequence] = frames
     return written
 
