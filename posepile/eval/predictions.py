@@ -1,48 +1,78 @@
 """Reading and validating prediction files.
 
 Format: an .npz with `image_path` (N,) strings (the dataset's image paths, as stored in the examples) and
-one coordinate array (N, J, 3) in mm: `coords3d_pred_world` (world frame) or `coords3d_pred_cam` (each
-example's camera frame; converted to world with the example's camera when cameras are given).
+one coordinate array (N, J, 3) in millimetres: `coords3d_pred_world` (world frame) or `coords3d_pred_cam`
+(each example's camera frame; converted to world with the example's camera when cameras are given).
 """
+import os
+import warnings
+import zipfile
+
 import numpy as np
 
 from posepile.util.fileio import atomic_write
 
 COORD_KEYS = ('coords3d_pred_world', 'coords3d_pred_cam')
 _MAX_LISTED = 5
+# A person is roughly 1700 mm tall, so a typical pose spans hundreds of mm along some axis. A median extent
+# below this many units means the file is in metres (a metre-scale pose spans at most about 2 units).
+_MIN_POSE_EXTENT_MM = 10.0
 
 
 class PredictionError(ValueError):
-    pass
+    """A prediction file does not match the benchmark; the message names the file and the offenders."""
 
 
 def _listing(items):
-    items = list(items)
-    shown = ', '.join(repr(str(x)) for x in items[:_MAX_LISTED])
+    items = list(dict.fromkeys(str(x) for x in items))  # unique, in order of appearance
+    shown = ', '.join(repr(x) for x in items[:_MAX_LISTED])
     return shown + (f' ... ({len(items)} in all)' if len(items) > _MAX_LISTED else '')
 
 
+def _pose_extents(coords):
+    """The largest per-axis span of each pose (N,), ignoring NaN joints (NaN for an all-NaN pose)."""
+    with np.errstate(invalid='ignore'), warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)
+        return np.nanmax(np.nanmax(coords, axis=1) - np.nanmin(coords, axis=1), axis=-1)
+
+
 def save_predictions(path, image_paths, coords, key='coords3d_pred_world'):
-    """Write a predictions .npz atomically."""
+    """Write a predictions .npz atomically: `image_path` strings and `key` coords (N, J, 3) in mm."""
+    if key not in COORD_KEYS:
+        raise ValueError(f'{path}: prediction key must be one of {COORD_KEYS}, got {key!r}')
     coords = np.asarray(coords, np.float32)
+    image_paths = np.array([str(p) for p in image_paths])
+    if coords.ndim != 3 or coords.shape[2] != 3 or len(coords) != len(image_paths):
+        raise ValueError(f'{path}: coords must have shape ({len(image_paths)}, joints, 3), '
+                         f'got {coords.shape}')
     with atomic_write(path, 'wb') as f:
-        np.savez(f, image_path=np.array([str(p) for p in image_paths]), **{key: coords})
+        np.savez(f, image_path=image_paths, **{key: coords})
 
 
-def load_predictions(path, expected_image_paths, n_joints, coord_key=COORD_KEYS, cameras=None,
-                     normalize_path=None):
-    """{image_path: (J, 3) float64 world mm}, after checking the file against the expected examples.
+def load_predictions(path, expected_image_paths, n_joints, cameras=None, normalize_path=None,
+                     coord_key=COORD_KEYS, allow_nan=False):
+    """{image_path: (J, 3) float64 array in mm} after checking the file against the benchmark examples.
 
-    Raises PredictionError naming the file and the first offenders for: unreadable file, missing keys,
-    wrong shapes or joint count, duplicate / unknown / missing image paths, NaN or inf values, and values
-    that look like metres instead of millimetres. With `cameras` (aligned with expected_image_paths),
-    camera-frame predictions are converted to world coordinates, else returned as they are.
+    expected_image_paths: the benchmark's image paths; every one needs exactly one prediction.
     n_joints: an int or a tuple of accepted joint counts.
+    cameras: optional cameras aligned with expected_image_paths; camera-frame predictions
+        (`coords3d_pred_cam`) are then converted to world coordinates, else returned as they are.
     normalize_path: optional function applied to the file's image paths before matching.
+    coord_key: the coordinate array name, or names tried in order.
+    allow_nan: accept NaN joints (benchmarks whose official script scores them as misses); inf is never
+        accepted.
+
+    Raises PredictionError naming the file and the first offenders for: unreadable file, missing arrays,
+    wrong shapes or joint count, duplicate / unknown / missing image paths, NaN or inf values, and values
+    that look like metres instead of millimetres.
     """
+    if not os.path.isfile(path):
+        raise PredictionError(f'{path}: prediction file not found')
+    if not zipfile.is_zipfile(path):  # np.load would blame "pickled data", which misleads
+        raise PredictionError(f'{path}: cannot read predictions: not a .npz (zip) archive')
     try:
         data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, EOFError) as e:
         raise PredictionError(f'{path}: cannot read predictions as .npz ({e})') from e
     with data:
         keys = list(data.keys())
@@ -54,17 +84,21 @@ def load_predictions(path, expected_image_paths, n_joints, coord_key=COORD_KEYS,
             raise PredictionError(f'{path}: no coordinate array; expected one of {list(keys_wanted)}, '
                                   f'found {keys}')
         key = present[0]
-        image_paths = [str(p) for p in data['image_path']]
-        if normalize_path is not None:
-            image_paths = [normalize_path(p) for p in image_paths]
-        coords = np.asarray(data[key], np.float64)
+        try:
+            image_paths = [str(p) for p in np.asarray(data['image_path']).ravel()]
+            coords = np.asarray(data[key], np.float64)
+        except (ValueError, TypeError) as e:  # e.g. object arrays need pickle
+            raise PredictionError(f'{path}: cannot read "image_path" / "{key}" ({e})') from e
+    if normalize_path is not None:
+        image_paths = [normalize_path(p) for p in image_paths]
     if coords.ndim != 3 or coords.shape[2] != 3 or coords.shape[0] != len(image_paths):
-        raise PredictionError(f'{path}: "{key}" must have shape ({len(image_paths)}, joints, 3), '
-                              f'got {coords.shape}')
-    allowed_joints = (n_joints,) if np.isscalar(n_joints) else tuple(n_joints)
+        raise PredictionError(f'{path}: "{key}" must have shape ({len(image_paths)}, joints, 3) to match '
+                              f'{len(image_paths)} image paths, got {coords.shape}')
+    allowed_joints = (int(n_joints),) if np.isscalar(n_joints) else tuple(n_joints)
     if coords.shape[1] not in allowed_joints:
         raise PredictionError(f'{path}: predictions have {coords.shape[1]} joints, the benchmark takes '
                               f'{" or ".join(map(str, allowed_joints))}')
+
     seen, duplicates = set(), []
     for p in image_paths:
         if p in seen:
@@ -76,22 +110,34 @@ def load_predictions(path, expected_image_paths, n_joints, coord_key=COORD_KEYS,
     expected_set = set(expected)
     unknown = [p for p in image_paths if p not in expected_set]
     if unknown:
-        raise PredictionError(f'{path}: image paths not in the benchmark: {_listing(unknown)}')
+        raise PredictionError(f'{path}: {len(unknown)} image paths not in the benchmark: {_listing(unknown)}')
     missing = [p for p in expected if p not in seen]
     if missing:
         raise PredictionError(f'{path}: {len(missing)} of {len(expected)} benchmark images have no '
-                              f'prediction: {_listing(missing)}')
-    bad = ~np.all(np.isfinite(coords), axis=(1, 2))
+                              f'prediction (the file has {len(image_paths)}): {_listing(missing)}')
+
+    bad = ~np.all(np.isfinite(coords) | (allow_nan & np.isnan(coords)), axis=(1, 2))
     if np.any(bad):
-        raise PredictionError(f'{path}: NaN or inf values in the predictions for '
+        what = 'inf' if allow_nan else 'NaN or inf'
+        raise PredictionError(f'{path}: {what} values in {np.count_nonzero(bad)} predictions: '
                               f'{_listing(np.array(image_paths)[bad])}')
-    # A person is about 1700 mm tall: a pose spread below 10 mm means the file is in metres.
-    spread = np.median(np.max(coords, axis=1) - np.min(coords, axis=1))
-    if spread < 10:
-        raise PredictionError(f'{path}: pose extents are about {spread:.3g} units; predictions must be in '
-                              'millimetres (metres given? multiply by 1000)')
+    if len(coords):
+        extents = _pose_extents(coords)
+        median_extent = float(np.nanmedian(extents)) if np.any(np.isfinite(extents)) else 0.0
+        if median_extent < _MIN_POSE_EXTENT_MM:
+            if median_extent == 0:
+                detail = 'most poses have all joints at one point'
+            else:
+                detail = (f'poses span only about {median_extent:.3g} units; predictions must be in '
+                          'millimetres (metres given? multiply by 1000)')
+            small = np.array(image_paths)[extents < _MIN_POSE_EXTENT_MM]
+            raise PredictionError(f'{path}: {detail}. For example: {_listing(small)}')
+
     result = dict(zip(image_paths, coords))
     if key == 'coords3d_pred_cam' and cameras is not None:  # else the caller uses camera coordinates
+        cameras = list(cameras)
+        if len(cameras) != len(expected):
+            raise ValueError(f'{path}: got {len(cameras)} cameras for {len(expected)} benchmark images')
         for p, camera in zip(expected, cameras):
             result[p] = camera.camera_to_world(result[p])
     return result

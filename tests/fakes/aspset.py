@@ -28,12 +28,13 @@ def _camera_json(rng, position, image_scale=1.0):
     return {'intrinsic_matrix': intrinsic, 'extrinsic_matrix': extrinsic.tolist()}
 
 
-def write_fake_release(root, seed=0, n_frames=23, image_scale=1.0, videos=False):
+def write_fake_release(root, seed=0, n_frames=23, image_scale=1.0, videos=False, splits_header=False):
+    """splits.csv as the release has it (no header row; `splits_header` adds one), c3d mocap, cameras."""
     import ezc3d
     rng = np.random.default_rng(seed)
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    lines = ['subject_id,clip_id,split,camera_id']
+    lines = ['subject_id,clip_id,split,camera_id'] if splits_header else []
     written = {}
     for subject, clip, split, camera in CLIPS:
         lines.append(f'{subject},{clip},{split},{camera}')

@@ -5,7 +5,13 @@ For every (subject, clip, camera) of the chosen split (default: test), every 5th
 over all frames: MPJPE (absolute), root-relative MPJPE (pelvis), PA-MPJPE (similarity Procrustes), and
 PCK@150 (<=) in the same three variants.
 
-    python -m posepile.ds.aspset.eval --pred-path preds.npz [--split test|val|train] [--out r.json]
+Procrustes: by default exactly as the official evaluator (posekit's point_set_registration): the scale is
+taken from all singular values before the reflection is removed, which differs from the least-squares
+scale for poses whose best orthogonal fit is a reflection (e.g. mirrored predictions).
+`--least-squares-scale` uses the least-squares similarity scale instead (as VideoPose3D and 3DPW do).
+
+    python -m posepile.ds.aspset.eval --pred-path preds.npz [--split test|val|train] [--least-squares-scale]
+        [--out r.json]
 
 Predictions: .npz with `image_path` (`aspset/test/frames/<subj>/<subj>-<clip>-<cam>/frame_%06d.jpg`, the
 index being the 50 fps mocap frame) and `coords3d_pred_cam` (N, 17, 3) mm in that camera's frame, or
@@ -46,14 +52,15 @@ def ground_truth(root, split='test'):
     return items
 
 
-def evaluate(items, predictions_cam):
+def evaluate(items, predictions_cam, least_squares_scale=False):
     gt = np.stack([it['gt_cam'] for it in items])
     pred = np.stack([predictions_cam[it['image_path']] for it in items])
     root = aspset.ROOT_INDEX
     gt_rel, pred_rel = metrics.root_relative(gt, root), metrics.root_relative(pred, root)
     variants = {'absolute': metrics.joint_distances(pred, gt),
                 'root_relative': metrics.joint_distances(pred_rel, gt_rel),
-                'procrustes': metrics.pa_mpjpe(pred_rel, gt_rel)}
+                'procrustes': metrics.joint_distances(metrics.procrustes_align(
+                    pred_rel, gt_rel, scale_before_reflection_fix=not least_squares_scale), gt_rel)}
     results = {'n_frames': len(items)}
     for name, d in variants.items():
         results[name] = {'mpjpe': float(np.mean(d)), 'pck150': float(metrics.pck(d, 150, inclusive=True))}
@@ -65,6 +72,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--pred-path', required=True)
     parser.add_argument('--split', default='test', choices=['train', 'val', 'test'])
+    parser.add_argument('--least-squares-scale', action='store_true',
+                        help='Procrustes with the least-squares scale instead of the official evaluator\'s '
+                             '(which takes the scale before removing a reflection; differs for mirrored poses)')
     parser.add_argument('--out', default=None)
     args = parser.parse_args(argv)
     items = ground_truth(data_root() / 'aspset', args.split)
@@ -75,12 +85,15 @@ def main(argv=None):
     if key == 'coords3d_pred_world':
         predictions = {it['image_path']: it['camera'].world_to_camera(predictions[it['image_path']])
                        for it in items}
-    results = evaluate(items, predictions)
+    results = evaluate(items, predictions, args.least_squares_scale)
     results['split'] = args.split
+    results['procrustes_scale'] = 'least squares' if args.least_squares_scale else 'official (posekit)'
+
     rows = [(name.replace('_', '-'), results[name]['mpjpe'], results[name]['pck150'])
             for name in ('absolute', 'root_relative', 'procrustes')]
     report.print_table(f'ASPset-510 {args.split} split ({results["n_frames"]} frames'
-                       f'{", 10 fps" if args.split == "test" else ""})', rows, ['variant', 'MPJPE', 'PCK@150'])
+                       f'{", 10 fps" if args.split == "test" else ""}; Procrustes scale: '
+                       f'{results["procrustes_scale"]})', rows, ['variant', 'MPJPE', 'PCK@150'])
     if args.out:
         report.write_json(args.out, results)
     return results

@@ -41,24 +41,41 @@ MOCAP_FPS = 50
 TEST_FRAME_STEP = 5  # the test split is evaluated at 10 fps
 
 
+SPLITS_COLUMNS = ('subject_id', 'clip_id', 'split', 'camera_id')
+
+
 def load_splits(root):
     """List of (subject, clip, split, [cameras]) from splits.csv ('all' means left, mid, right); the file is
-    looked for at the release root and in data/ (where the aspset510 repository keeps it)."""
+    looked for at the release root and in data/ (where the aspset510 repository keeps it).
+
+    Rows are `subject_id,clip_id,split[,camera_id]`. The official file has no header row (the official
+    reader takes every row as a clip); a first row naming the columns is accepted too, detected by its
+    content. Without a camera column every camera is used."""
     import csv
     from pathlib import Path
     candidates = [Path(root) / 'splits.csv', Path(root) / 'data' / 'splits.csv']
     path = next((p for p in candidates if p.exists()), None)
     if path is None:
         raise FileNotFoundError(f'{candidates[0]} not found: run the ASPset-510 download step first')
-    rows = []
     with open(path, newline='') as f:
-        for i, row in enumerate(csv.DictReader(f)):
-            try:
-                camera = row['camera_id']
-                cameras = list(CAMERA_NAMES) if camera == 'all' else [camera]
-                rows.append((row['subject_id'], row['clip_id'], row['split'], cameras))
-            except KeyError as e:
-                raise ASPsetFormatError(f'{path}: row {i + 2} lacks column {e}') from None
+        table = [row for row in csv.reader(f) if any(cell.strip() for cell in row)]
+    columns = list(SPLITS_COLUMNS)
+    first_line = 1
+    if table and {'subject_id', 'clip_id', 'split'} <= {cell.strip() for cell in table[0]}:
+        columns = [cell.strip() for cell in table[0]]
+        table, first_line = table[1:], 2
+    rows = []
+    for i, cells in enumerate(table):
+        if len(cells) < 3 or len(cells) > len(columns):
+            raise ASPsetFormatError(f'{path}: line {i + first_line} has {len(cells)} fields, expected '
+                                    f'subject_id,clip_id,split[,camera_id]')
+        row = dict(zip(columns, (cell.strip() for cell in cells)))
+        if row.get('split') not in ('train', 'val', 'test'):
+            raise ASPsetFormatError(f'{path}: line {i + first_line}: split {row.get("split")!r} is not '
+                                    'train, val or test')
+        camera = row.get('camera_id', 'all')
+        cameras = list(CAMERA_NAMES) if camera == 'all' else [camera]
+        rows.append((row['subject_id'], row['clip_id'], row['split'], cameras))
     return rows
 
 

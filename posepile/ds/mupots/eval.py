@@ -8,8 +8,13 @@ predicted bone is rescaled to the ground-truth length walking outward from the p
 AUC (0:5:150) over the 14-joint groups are computed per sequence; the reported total is the mean over the
 20 sequences. "All annotated" counts unmatched people as complete misses; "only matched" skips them.
 
+A predicted bone of zero length cannot be rescaled: the official script divides 0 by 0, so that joint and
+every joint below it become NaN and count as misses (they stay in the PCK/AUC denominators). That is the
+default here. `--zero-bone-on-parent` instead puts such a joint on its parent (our variant; it can turn
+those misses into hits, so its numbers are not comparable with published ones).
+
 Variants: `--metric-gt` (annot3), `--absolute` (no root subtraction), `--no-rescale` (keep predicted bone
-lengths).
+lengths), `--zero-bone-on-parent`.
 
     python -m posepile.ds.mupots.eval --pred-path preds.npz|PRED_DIR [--metric-gt] [--absolute] [--no-rescale]
 
@@ -59,15 +64,21 @@ def match_poses(gt_2d, pred_2d, threshold_px=MATCH_THRESHOLD_PX):
     return result
 
 
-def rescale_to_gt_bone_lengths(pred, gt):
-    """Each predicted bone keeps its direction but takes the GT length, outward from the pelvis."""
+def rescale_to_gt_bone_lengths(pred, gt, zero_bone_on_parent=False):
+    """Each predicted bone keeps its direction but takes the GT length, outward from the pelvis.
+
+    A zero-length predicted bone gives NaN for its joint and all joints below it, as the official script's
+    0/0 does; with `zero_bone_on_parent` the joint is put on its parent instead."""
     result = pred.copy()
     for j in mupots.SAFE_TRAVERSAL_ORDER[1:]:
         parent = mupots.PARENTS[j]
         bone = pred[j] - pred[parent]
         length = np.linalg.norm(bone)
         gt_length = np.linalg.norm(gt[j] - gt[parent])
-        result[j] = result[parent] + (bone / length * gt_length if length > 0 else 0)
+        if length > 0:
+            result[j] = result[parent] + bone / length * gt_length
+        else:
+            result[j] = result[parent] if zero_bone_on_parent else np.nan
     return result
 
 
@@ -114,7 +125,7 @@ def load_official_predictions(folder):
     return result
 
 
-def evaluate(root, predictions, gt_key='univ_annot3', relative=True, rescale=True):
+def evaluate(root, predictions, gt_key='univ_annot3', relative=True, rescale=True, zero_bone_on_parent=False):
     known_paths = set()
     per_sequence = {}
     n_frames_without = 0
@@ -144,8 +155,9 @@ def evaluate(root, predictions, gt_key='univ_annot3', relative=True, rescale=Tru
                     gt = gt - gt[mupots.ROOT_INDEX]
                     pred = pred - pred[mupots.ROOT_INDEX]
                 if rescale:
-                    pred = rescale_to_gt_bone_lengths(pred, gt)
-                errors_matched.append(np.linalg.norm(pred - gt, axis=-1))
+                    pred = rescale_to_gt_bone_lengths(pred, gt, zero_bone_on_parent)
+                # a NaN predicted joint (from rescaling) is a miss, as in the official script
+                errors_matched.append(metrics.joint_distances(pred, gt, nan_prediction_is_miss=True))
         joints = sorted(j for g in GROUPS14.values() for j in g)
         matched = np.array(errors_matched).reshape(-1, 17)[:, joints]
         unmatched = np.full((n_annotated - len(matched), len(joints)), UNMATCHED_ERROR_MM)
@@ -175,14 +187,21 @@ def main(argv=None):
     parser.add_argument('--metric-gt', action='store_true', help='annot3 instead of univ_annot3')
     parser.add_argument('--absolute', action='store_true', help='no root subtraction')
     parser.add_argument('--no-rescale', action='store_true', help='keep the predicted bone lengths')
+    parser.add_argument('--zero-bone-on-parent', action='store_true',
+                        help='not official: a zero-length predicted bone puts its joint on the parent instead '
+                             'of making it and its descendants NaN misses (the official 0/0)')
     parser.add_argument('--out', default=None)
     args = parser.parse_args(argv)
     pred_path = Path(args.pred_path)
     predictions = load_official_predictions(pred_path) if pred_path.is_dir() else load_npz_predictions(pred_path)
     gt_key = 'annot3' if args.metric_gt else 'univ_annot3'
-    results = evaluate(data_root() / 'mupots', predictions, gt_key, not args.absolute, not args.no_rescale)
+    results = evaluate(data_root() / 'mupots', predictions, gt_key, not args.absolute, not args.no_rescale,
+                       args.zero_bone_on_parent)
     variant = (f'GT {gt_key}, {"absolute" if args.absolute else "root-relative"}, '
                f'{"no bone rescaling" if args.no_rescale else "bones rescaled to GT"}')
+    if args.zero_bone_on_parent and not args.no_rescale:
+        variant += ', zero-length bones on the parent (NOT the official rule)'
+
     results['variant'] = variant
     rows = [(s, r['n_annotated'], r['n_matched'], r['pck_all'], r['auc_all'], r['pck_matched'], r['auc_matched'])
             for s, r in results['per_sequence'].items()]

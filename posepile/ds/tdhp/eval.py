@@ -27,6 +27,8 @@ from posepile.ds.tdhp import main as tdhp
 from posepile.eval import metrics, report
 from posepile.eval.predictions import load_predictions
 
+logger = logging.getLogger(__name__)
+
 # 0-based joint groups of the 17-joint test order
 GROUPS14 = {'Head': [0], 'Neck': [1], 'Shoulder': [2, 5], 'Elbow': [3, 6], 'Wrist': [4, 7], 'Hip': [8, 11],
             'Knee': [9, 12], 'Ankle': [10, 13]}
@@ -57,14 +59,16 @@ def scores(errors, groups):
     joints = sorted(j for g in groups.values() for j in g)
     grouped = errors[:, joints]
     return {'n': len(errors), 'pck150': metrics.pck(grouped, 150), 'auc': metrics.auc_3dhp(grouped),
-            'mpjpe': float(np.mean(errors))}
+            'mpjpe': float(np.mean(np.where(np.isinf(errors), np.nan, errors)))}
 
 
 def evaluate(items, predictions_cam, groups=GROUPS14):
     gt = np.stack([it['gt_cam'] for it in items])
     pred = np.stack([predictions_cam[it['image_path']] for it in items])
     root = tdhp.TEST_ROOT_INDEX
-    errors = metrics.joint_distances(metrics.root_relative(pred, root), metrics.root_relative(gt, root))
+    # a NaN predicted joint is a miss for PCK/AUC (and makes the MPJPE NaN), as in the official script
+    errors = metrics.joint_distances(metrics.root_relative(pred, root), metrics.root_relative(gt, root),
+                                     nan_prediction_is_miss=True)
     sequences = np.array([it['sequence'] for it in items])
     activities = np.array([it['activity'] for it in items])
     results = {'all': scores(errors, groups)}
@@ -103,7 +107,11 @@ def main(argv=None):
     with np.load(args.pred_path) as data:
         key = 'coords3d_pred_cam' if 'coords3d_pred_cam' in data else 'coords3d_pred_world'
     predictions = load_predictions(args.pred_path, [it['image_path'] for it in items], 17, coord_key=key,
-                                   normalize_path=_normalize_path)
+                                   normalize_path=_normalize_path, allow_nan=True)
+    n_with_nan = sum(bool(np.isnan(p).any()) for p in predictions.values())
+    if n_with_nan:
+        logger.warning('%d predictions have NaN joints: they count as misses in PCK/AUC and make the MPJPE '
+                       'NaN, as in the official script', n_with_nan)
     predictions = _to_camera_frame(root, items, predictions, key)
     groups = GROUPS17 if args.groups17 else GROUPS14
     results = evaluate(items, predictions, groups)
