@@ -4,7 +4,6 @@ from pathlib import Path
 
 import numpy as np
 
-from posepile.util.sampling import select_frames
 from tests.markers import dot_errors
 from tests.fakes import panoptic as fake
 
@@ -20,10 +19,9 @@ def test_panoptic_recipe_on_fake_release(data_root):
     assert result.returncode == 0, result.stderr[-3000:]
     from posepile.storage.annotations import load_dataset
     dataset = load_dataset(data_root / 'cache' / 'panoptic.posepile')
-    tracks_nan = {b: t.copy() for b, t in bodies.items()}
-    for t in tracks_nan.values():
-        t[:, 17] = np.nan
-    n_selected = sum(len(select_frames(t, 100, check_validity=True)) for t in tracks_nan.values())
+    # joint 17 has confidence -1 (NaN) throughout: with the original's sampler settings a missing joint
+    # counts as moved, so every frame of every track is kept
+    n_selected = sum(len(t) for t in bodies.values())
     assert len(dataset.examples[0]) == 3 * n_selected  # every person is in view of all 3 HD cameras
     example = dataset.examples[0][0]
     assert np.isnan(example.world_coords[17]).all()  # confidence -1 -> NaN

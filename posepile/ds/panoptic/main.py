@@ -114,8 +114,9 @@ def load_tracks(root, sequence):
 
 
 def select_frames_stage(data_root=None):
-    """Per sequence and person: adaptive selection over the person's track (a joint moved >= 100 mm;
-    newly visible joints also count). Writes {sequence: {frame: [body ids]}}."""
+    """Per sequence and person: adaptive selection over the person's track with the original's settings
+    (AdaptivePoseSampler(100): some joint moved >= 100 mm, and a missing joint counts as moved, so tracks
+    with low-confidence joints keep most frames). Writes {sequence: {frame: [body ids]}}."""
     from posepile.util import fileio
     from posepile.util.sampling import select_frames
     out_path = work_dir(data_root) / 'selection.json'
@@ -127,7 +128,7 @@ def select_frames_stage(data_root=None):
         per_frame = {}
         for body_id, track in sorted(load_tracks(root, sequence).items()):
             frames = sorted(track)
-            kept = select_frames(np.stack([track[f] for f in frames]), SELECTION_THRESHOLD_MM, check_validity=True)
+            kept = select_frames(np.stack([track[f] for f in frames]), SELECTION_THRESHOLD_MM)
             for i in kept:
                 per_frame.setdefault(str(frames[i]), []).append(body_id)
         selection[sequence] = per_frame
