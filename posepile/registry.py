@@ -11,9 +11,13 @@ DATASETS = {
     'surreal': 'posepile.ds.surreal.main:make_dataset',
     'aspset': 'posepile.ds.aspset.main:make_dataset',
     'tdoh': 'posepile.ds.tdoh.main:make_dataset',
+    'tdpeople': 'posepile.ds.tdpeople.main:make_dataset',
     'coco': 'posepile.ds.coco.main:make_dataset',
     'coco_single': 'posepile.ds.coco.main:make_single_person',
     'mpii': 'posepile.ds.mpii.main:make_dataset',
+    'posetrack': 'posepile.ds.posetrack.main:make_dataset',
+    'halpe': 'posepile.ds.halpe.main:make_dataset',
+    'coco_wb': 'posepile.ds.coco_wb.main:make_dataset',
     'demo': 'posepile.ds.demo.main:make_dataset',
 }
 
