@@ -61,3 +61,67 @@ def test_unreadable_and_missing_videos(tmp_path):
         video.extract_frames(tmp_path / 'junk.mp4', tmp_path / 'out')
     with pytest.raises(FileNotFoundError, match='nothere.mp4'):
         video.extract_frames(tmp_path / 'nothere.mp4', tmp_path / 'out')
+
+
+def _index_pattern_frames(n, shape=(64, 192)):
+    """Frame i carries i as 10 bits, one 16x16 block per bit (bright = 1), robust to lossy coding."""
+    frames = []
+    for i in range(n):
+        frame = np.full((*shape, 3), 30, np.uint8)
+        for bit in range(10):
+            if (i >> bit) & 1:
+                frame[24:40, 16 * bit + 8:16 * bit + 24] = 225
+        frames.append(frame)
+    return frames
+
+
+def _read_index(frame):
+    return sum(1 << bit for bit in range(10) if frame[32, 16 * bit + 16].mean() > 128)
+
+
+def _encode(path, frames, pts_ms, options):
+    """H.264 written with PyAV; pts_ms None: constant 25 fps, else explicit timestamps in ms."""
+    import fractions
+
+    import av
+    with av.open(str(path), 'w') as container:
+        stream = container.add_stream('libx264', rate=25, options=options)
+        stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
+        stream.pix_fmt = 'yuv420p'
+        if pts_ms is not None:
+            stream.codec_context.time_base = stream.time_base = fractions.Fraction(1, 1000)
+        for i, image in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(image, format='rgb24')
+            frame.pts = i if pts_ms is None else int(pts_ms[i])
+            if pts_ms is not None:
+                frame.time_base = stream.time_base
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+@pytest.mark.parametrize('kind', ['mp4 B-frames', 'mkv B-frames', 'mkv B-frames variable frame rate'])
+def test_frame_index_is_decode_order_with_b_frames_and_variable_frame_rate(tmp_path, kind):
+    import av
+    n = 90
+    frames = _index_pattern_frames(n)
+    durations_ms = np.random.default_rng(0).choice([10, 40, 120], n)
+    pts_ms = np.concatenate([[0], np.cumsum(durations_ms)[:-1]]) if 'variable' in kind else None
+    path = tmp_path / f'v.{kind[:3]}'
+    _encode(path, frames, pts_ms, {'bf': '3', 'g': '15', 'crf': '18'})
+    with av.open(str(path)) as c:  # the encoder really used B-frames
+        assert 3 in {int(f.pict_type) for f in c.decode(c.streams.video[0])}  # AV_PICTURE_TYPE_B
+    decoded = list(video.iter_frames(path))
+    assert [i for i, _ in decoded] == list(range(n))
+    assert [_read_index(f) for _, f in decoded] == list(range(n))
+    wanted = [0, 7, 8, 44, 89]
+    assert [(i, _read_index(f)) for i, f in video.iter_frames(path, wanted)] == [(i, i) for i in wanted]
+    assert video.count_frames(path) == n
+
+
+def test_video_read_error_crosses_process_boundaries():
+    import pickle
+    error = video.VideoReadError('/data/a.mp4', 41, 'Invalid data found')
+    copy = pickle.loads(pickle.dumps(error))
+    assert str(copy) == str(error) and copy.last_good_frame == 41 and copy.path == '/data/a.mp4'
