@@ -15,6 +15,15 @@ from tests.markers import dot_errors
 REPO = Path(__file__).resolve().parent.parent
 PARTS = [('keypoints', 17, None), ('foot_kpts', 6, 'foot_valid'), ('face_kpts', 68, 'face_valid'),
          ('lefthand_kpts', 21, 'lefthand_valid'), ('righthand_kpts', 21, 'righthand_valid')]
+# the joint names of the original PosePile's COCO-WholeBody (the paper's mixes match joints by these names)
+ORIGINAL_NAMES = (
+    'nose,leye,reye,lear,rear,lsho,rsho,lelb,relb,lwri,rwri,lhip,rhip,lkne,rkne,lank,rank,ltoe,ltoe2,lhee,rtoe,'
+    'rtoe2,rhee,rface1,rface2,rface3,rface4,rface5,rface6,rface7,rface8,chin,lface8,lface7,lface6,lface5,lface4,'
+    'lface3,lface2,lface1,rface9,rface10,rface11,rface12,rface13,lface13,lface12,lface11,lface10,lface9,nose1,'
+    'nose2,nose3,nose4,rface14,rface15,nose5,lface15,lface14,reye1,reye2,reye3,reye4,reye5,reye6,leye4,leye3,'
+    'leye2,leye1,leye6,leye5,rmouth1,rmouth2,rmouth3,mouth1,lmouth3,lmouth2,lmouth1,lmouth4,lmouth5,mouth2,'
+    'rmouth5,rmouth4,rmouth6,rmouth7,mouth3,lmouth7,lmouth6,lmouth8,mouth4,rmouth8,'
+    + ','.join(f'{side}han{i}' for side in 'lr' for i in range(1, 22)))
 
 
 def _run(data_root):
@@ -36,17 +45,28 @@ def _expected_invalid(annotation):
     return np.concatenate(invalid)
 
 
+def _expected_usable(annotation):
+    """The original's keep rule written out: not crowd; of the 17 body points >= 17/3 with v == 2 and >= 17/2 with
+    v in (1, 2); the box of all valid points, 1.25x as large, has a longer side >= 200 px."""
+    flags = np.array(annotation['keypoints'], np.float64).reshape(17, 3)[:, 2]
+    if annotation['iscrowd'] or 3 * np.sum(flags == 2) < 17 or 2 * np.sum((flags == 1) | (flags == 2)) < 17:
+        return False
+    points = np.concatenate([np.array(annotation[field], np.float64).reshape(n, 3)[:, :2] for field, n, _ in PARTS])
+    valid = points[~_expected_invalid(annotation)]
+    return bool(1.25 * (valid.max(0) - valid.min(0)).max() >= 200)
+
+
 def test_coco_wb_recipe_on_fake_release(data_root):
     written = fake.write_fake_release(data_root)
     _run(data_root)
     from posepile.storage.annotations import load_dataset
     dataset = load_dataset(data_root / 'cache' / 'coco_wb.posepile')
-    assert dataset.joint_info.n_joints == 133
+    assert dataset.joint_info.n_joints == 133 and ','.join(dataset.joint_info.names) == ORIGINAL_NAMES
     by_id = {}
     for split_name, split in coco_wb.SPLITS.items():
         images, annotations, kinds = written[split_name]
         by_id.update({a['id']: a for a in annotations})
-        expected = sorted(a['id'] for a in annotations if not a['iscrowd'] and not _expected_invalid(a).all())
+        expected = sorted(a['id'] for a in annotations if _expected_usable(a))
         assert expected == sorted(i for i, kind in kinds.items() if kind in ('full', 'nohands'))
         assert sorted(e.extra['annotation_id'] for e in dataset.examples[split]) == expected
     assert len(dataset.examples[0]) == 3 and len(dataset.examples[1]) == 2
@@ -110,6 +130,8 @@ def test_real_coco_wholebody_sample(realdata):
         assert np.all((valid >= 0) & (valid <= [image['width'], image['height']]))
         valid_counts.append(len(valid))
     assert sum(c == 0 for c in valid_counts) == 2  # two people without any keypoint are not cropped
+    usable = [a['id'] for a in annotations if coco_wb.is_usable(a, coco_wb.annotation_to_coords(a))]
+    assert usable == [a['id'] for a in annotations if _expected_usable(a)] and len(usable) == 8
     coco_path = Path(realdata) / 'coco' / 'test_coco.json'
     if coco_path.exists():
         from posepile.ds.coco.main import keypoints_to_coords

@@ -13,6 +13,15 @@ from tests.fakes import halpe as fake
 from tests.markers import dot_errors
 
 REPO = Path(__file__).resolve().parent.parent
+# the joint names of the original PosePile's Halpe (the paper's mixes match joints by these names)
+ORIGINAL_NAMES = (
+    'nose,leye,reye,lear,rear,lsho,rsho,lelb,relb,lwri,rwri,lhip,rhip,lkne,rkne,lank,rank,htop,neck,pelv,ltoe,rtoe,'
+    'ltoe2,rtoe2,lhee,rhee,rface1,rface2,rface3,rface4,rface5,rface6,rface7,rface8,chin,lface8,lface7,lface6,'
+    'lface5,lface4,lface3,lface2,lface1,rface9,rface10,rface11,rface12,rface13,lface13,lface12,lface11,lface10,'
+    'lface9,nose1,nose2,nose3,nose4,rface14,rface15,nose5,lface15,lface14,reye1,reye2,reye3,reye4,reye5,reye6,'
+    'leye4,leye3,leye2,leye1,leye6,leye5,rmouth1,rmouth2,rmouth3,mouth1,lmouth3,lmouth2,lmouth1,lmouth4,lmouth5,'
+    'mouth2,rmouth5,rmouth4,rmouth6,rmouth7,mouth3,lmouth7,lmouth6,lmouth8,mouth4,rmouth8,'
+    + ','.join(f'{side}han{i}' for side in 'lr' for i in range(1, 22)))
 
 
 def _run(data_root):
@@ -53,7 +62,7 @@ def test_halpe_recipe_on_fake_release(data_root):
     assert expected == sorted(i for i, kind in kinds.items() if kind in ('full', 'zeros'))  # the fake's intent
     assert sorted(e.extra['annotation_id'] for e in dataset.examples[0]) == expected
     assert len(dataset.examples[0]) == 3 and not dataset.examples[1] and not dataset.examples[2]
-    assert dataset.joint_info.n_joints == 136
+    assert dataset.joint_info.n_joints == 136 and ','.join(dataset.joint_info.names) == ORIGINAL_NAMES
     errors, n_nan = [], 0
     for example in dataset.examples[0]:
         annotation = by_id[example.extra['annotation_id']]

@@ -84,6 +84,9 @@ def test_frame_selection_measures_each_joint_separately():
     appearing[0, 3] = np.nan
     assert posetrack.select_track_frames(appearing, [28.0, np.nan, 28.0]) == [0, 1]
     assert posetrack.select_track_frames(np.full((2, 17, 2), np.nan), [28.0, 28.0]) == []
+    exactly_at_threshold = pose.copy()
+    exactly_at_threshold[5] += [14.0, 0]  # 0.5 x 28 px: kept, as the original's "not all < threshold"
+    assert posetrack.select_track_frames(np.stack([pose, exactly_at_threshold]), [28.0] * 2) == [0, 1]
 
 
 def test_box_falls_back_to_expanded_keypoint_box(tmp_path):

@@ -15,9 +15,14 @@ from tests.markers import dot_errors
 REPO = Path(__file__).resolve().parent.parent
 
 
+# the joint names of the original PosePile's 3DPeople (the paper's mixes match joints by these names)
+ORIGINAL_NAMES = ('pelv,spin,spi1,spi2,neck,head,reye,leye,htop,lcla,lsho,lelb,lwri,lhan,rcla,rsho,relb,rwri,'
+                  'rhan,lhip,lkne,lank,lfoo,ltoe,rhip,rkne,rank,rfoo,rtoe')
+
+
 def _n_kept(poses_mm, threshold_mm=100):
-    """The sampling rule written out: keep the first frame, then a frame where some joint moved at least
-    `threshold_mm` since the last kept frame."""
+    """The v1 sampling rule written out: keep the first pose, then a pose where some joint moved at least
+    `threshold_mm` since the last kept pose."""
     n_kept, last = 1, poses_mm[0]
     for pose in poses_mm[1:]:
         if np.max(np.linalg.norm(pose - last, axis=-1)) >= threshold_mm:
@@ -36,10 +41,9 @@ def _run_recipe(data_root):
     return load_dataset(data_root / 'cache' / 'tdpeople.posepile')
 
 
-def _video_and_frame(example):
-    """('<person>/<sequence>/camera<NN>', frame) from the crop path tdpeople_downscaled/<video>/<frame>.jpg."""
-    parts = Path(example.image_path).with_suffix('').parts
-    return '/'.join(parts[-4:-1]), parts[-1]
+def _image_relpath(example):
+    """'rgb/<person>/<action>/<camera>/<outfit>/<frame>.jpg' from the crop path tdpeople_downscaled/<...>.jpg."""
+    return 'rgb/' + Path(example.image_path).relative_to('tdpeople_downscaled').as_posix()
 
 
 def _mask_iou_in_crop(example, true_mask, true_camera):
@@ -54,23 +58,22 @@ def _mask_iou_in_crop(example, true_mask, true_camera):
 def test_tdpeople_recipe_on_fake_release(data_root):
     written = fake.write_fake_release(data_root / 'tdpeople', seed=3)
     dataset = _run_recipe(data_root)
-    assert dataset.joint_info.n_joints == 29 and dataset.joint_info.names == tdpeople.JOINT_NAMES.split(',')
-    expected = sum(_n_kept(video['joints3d_mm']) for video in written.values())
-    assert len(dataset.examples[0]) == expected and expected < sum(len(v['frames']) for v in written.values())
+    assert dataset.joint_info.n_joints == 29 and ','.join(dataset.joint_info.names) == ORIGINAL_NAMES
+    # one selection over all images in sorted path order, on all 67 raw rows
+    expected = _n_kept(np.stack([written[relpath]['raw3d_mm'] for relpath in sorted(written)]))
+    assert len(dataset.examples[0]) == expected and expected < len(written)
     assert len(dataset.examples[1]) == 0 and len(dataset.examples[2]) == 0
 
     errors, reprojection_errors, ious = [], [], []
     for example in dataset.examples[0]:
-        video, frame = _video_and_frame(example)
-        truth = written[video]
-        index = truth['frames'].index(frame)
-        np.testing.assert_allclose(example.world_coords, truth['joints3d_mm'][index], atol=1e-3)  # mm
+        truth = written[_image_relpath(example)]
+        np.testing.assert_allclose(example.world_coords, truth['joints3d_mm'], atol=1e-3)  # mm
         assert np.linalg.norm(example.camera.t - truth['camera'].t) < 1.0  # mm
         # the estimated camera (turned for the crop) puts the 3D joints onto the released 2D joints
         projected = example.camera.world_to_image(example.world_coords)
-        joints2d_in_crop = reproject_image_points(truth['joints2d'][index], truth['camera'], example.camera)
+        joints2d_in_crop = reproject_image_points(truth['joints2d'], truth['camera'], example.camera)
         reprojection_errors.append(np.max(np.linalg.norm(projected - joints2d_in_crop, axis=-1)))
-        ious.append(_mask_iou_in_crop(example, truth['masks'][index], truth['camera']))
+        ious.append(_mask_iou_in_crop(example, truth['mask'], truth['camera']))
         r = max(3, int(round(4 * example.camera.intrinsic_matrix[0, 0] / 700)))
         errors += dot_errors(data_root / example.image_path, projected, r)
     assert max(reprojection_errors) < 0.5, max(reprojection_errors)
@@ -79,16 +82,36 @@ def test_tdpeople_recipe_on_fake_release(data_root):
     assert np.median(errors) < 0.5 and np.max(errors) < 1.0, (np.median(errors), np.max(errors))
 
 
+def test_selection_continues_across_chunks():
+    rng = np.random.default_rng(1)
+    poses = np.cumsum(rng.uniform(0, 40, (50, 67, 3)), axis=0)
+    all_at_once = tdpeople.select_continuing(poses)[0]
+    kept, remembered = [], None
+    for start in range(0, 50, 7):
+        chunk_kept, remembered = tdpeople.select_continuing(poses[start:start + 7], remembered)
+        kept += [start + i for i in chunk_kept]
+    assert kept == list(all_at_once) and len(kept) == _n_kept(poses)
+
+
+def test_companion_paths_drop_the_outfit_folder():
+    image = 'rgb/woman17/02_04_jump/camera01/wpskin08_bottom70_background1928/0001.jpg'
+    assert tdpeople.companion_path(image, 'skeleton', '.txt').as_posix() == \
+        'skeleton/woman17/02_04_jump/camera01/0001.txt'
+    assert tdpeople.companion_path(image, 'segmentation_clothes', '.png').as_posix() == \
+        'segmentation_clothes/woman17/02_04_jump/camera01/0001.png'
+
+
 def test_skeleton_reader_names_file_and_problem(tmp_path):
     path = tmp_path / '0001.txt'
-    path.write_text('1 2 3 4 5\n' * 28)
-    with pytest.raises(tdpeople.TDPeopleFormatError, match=r'0001\.txt: expected 29 rows'):
+    path.write_text('1 2 3 4 5\n' * 66)
+    with pytest.raises(tdpeople.TDPeopleFormatError, match=r'0001\.txt: expected >= 67 rows'):
         tdpeople.load_skeleton(path)
-    path.write_text('1 2 3 4 x\n' * 29)
+    path.write_text('1 2 3 4 x\n' * 67)
     with pytest.raises(tdpeople.TDPeopleFormatError, match=r'0001\.txt: non-numeric'):
         tdpeople.load_skeleton(path)
-    path.write_text('10 20 1.5 2 -3\n' * 29)
+    path.write_text('10 20 1.5 2 -3\n' * 70)
     joints2d, joints3d = tdpeople.load_skeleton(path)
+    assert joints2d.shape == (70, 2) and joints3d.shape == (70, 3)
     np.testing.assert_array_equal(joints2d[0], [10, 20])
     np.testing.assert_array_equal(joints3d[0], [150, 200, -300])  # release unit x100 -> mm
 
@@ -101,13 +124,11 @@ def test_person_mask_threshold():
     np.testing.assert_array_equal(tdpeople.person_mask(segmentation), [[0, 1, 0], [0, 0, 1]])
 
 
-def test_moving_camera_gets_a_camera_per_frame():
+def test_image_camera_from_raw_joints():
     rng = np.random.default_rng(5)
-    motion = fake.make_motion(rng, 2)
-    cameras = [fake.make_camera(rng, motion[0, 0]) for _ in motion]
-    joints2d = np.stack([camera.world_to_image(joints) for camera, joints in zip(cameras, motion)])
-    estimated, rms = tdpeople.estimate_cameras(joints2d, motion)
-    assert estimated[0] is not estimated[1] and np.all(rms < 1e-3)
-    for camera, truth in zip(estimated, cameras):
-        assert np.linalg.norm(camera.t - truth.t) < 1e-2  # mm
-        np.testing.assert_allclose(camera.world_up, -truth.R[1], atol=1e-6)
+    raw = fake.make_raw_motion(rng, fake.make_motion(rng, 1))[0]
+    truth = fake.make_camera(rng, raw[0])
+    camera, rms = tdpeople.estimate_image_camera(truth.world_to_image(raw), raw)
+    assert rms < 1e-3 and np.linalg.norm(camera.t - truth.t) < 1e-2  # px, mm
+    np.testing.assert_allclose(camera.intrinsic_matrix, fake.INTRINSICS)
+    np.testing.assert_allclose(camera.world_up, -truth.R[1], atol=1e-6)

@@ -5,7 +5,8 @@ _valid, face/lefthand/righthand _box, segmentation, area, bbox, iscrowd, num_key
 under coco/{train,val}2017/, JPEGs with bright dots at the valid keypoints.
 
 Per person kind: 'full' (all parts valid, hands with fractional confidences as in the sample), 'nohands'
-(hands and face not annotated: zeros, _valid false), 'empty' (no keypoint at all), plus one crowd region."""
+(hands and face not annotated: zeros, _valid false), both kept; 'empty' (no keypoint at all), 'occluded' (too few
+visible body keypoints), 'small' (expanded keypoint box under 200 px), plus one crowd region: all three dropped."""
 import json
 from pathlib import Path
 
@@ -27,7 +28,8 @@ _BODY = np.array([[.50, .08], [.46, .06], [.54, .06], [.40, .07], [.60, .07], [.
                   [.70, .76], [.30, .93], [.70, .93], [.22, .99], [.36, .99], [.30, .97], [.78, .99],
                   [.64, .99], [.70, .97]])
 LAYOUT = {  # per image: (kind, x0, y0, height) px
-    'train': [[('full', 30, 30, 280), ('nohands', 260, 40, 260)], [('full', 120, 20, 300), ('empty', 400, 30, 60)]],
+    'train': [[('full', 30, 30, 280), ('nohands', 260, 40, 260)], [('full', 120, 20, 300), ('empty', 400, 30, 60)],
+              [('occluded', 40, 30, 280), ('small', 300, 40, 120)]],
     'val': [[('nohands', 40, 50, 250), ('full', 250, 30, 290)]],
 }
 PARTS = ['keypoints', 'foot_kpts', 'face_kpts', 'lefthand_kpts', 'righthand_kpts']
@@ -40,7 +42,11 @@ def _person(kind, x0, y0, height, rng):
               'face_kpts': _face(body[0] + [0, 0.01 * height], 0.035 * height),
               'lefthand_kpts': _hand(body[9], np.array([-.2, 1.0]), 0.07 * height),
               'righthand_kpts': _hand(body[10], np.array([.2, 1.0]), 0.07 * height)}
-    flags = {'keypoints': rng.choice([0, 1, 2], 17, p=[.2, .2, .6]), 'foot_kpts': rng.choice([0, 2], 6, p=[.3, .7]),
+    body_flags = rng.choice([0, 1, 2], 17, p=[.2, .2, .6])
+    body_flags[rng.choice(17, 10, replace=False)] = 2  # >= 17/3 visible and >= 17/2 labelled
+    if kind == 'occluded':  # 4 visible, 10 occluded: too few visible
+        body_flags = np.array([2] * 4 + [1] * 10 + [0] * 3)[rng.permutation(17)]
+    flags = {'keypoints': body_flags, 'foot_kpts': rng.choice([0, 2], 6, p=[.3, .7]),
              'face_kpts': np.ones(68), 'lefthand_kpts': np.ones(21),
              'righthand_kpts': rng.uniform(0.04, 0.9, 21)}
     if kind == 'nohands':

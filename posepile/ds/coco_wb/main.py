@@ -8,7 +8,9 @@ train becomes TRAIN, val VALID.
 Each annotation stores the parts in separate fields (`keypoints`, `foot_kpts`, `face_kpts`, `lefthand_kpts`,
 `righthand_kpts`, each [x, y, v] * n). Body points with v == 0 are NaN; a part whose `<part>_valid` flag is false
 is NaN altogether, and within a valid part points with confidence v <= 0 are NaN (hand and face points carry
-fractional confidences in the release). A person is kept when it is not a crowd region and has a valid point.
+fractional confidences in the release). A person is kept (as in the original PosePile) when it is not a crowd
+region, at least 17 / 3 of its body keypoints are visible (v == 2) and at least 17 / 2 labelled (v == 1 or 2), and
+the box of all its valid keypoints, expanded 1.25x about its centre, has a longer side of at least 200 px.
 Example box: the COCO annotation box.
 """
 import json
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from posepile.ds.halpe.main import FACE_EDGES, FACE_NAMES, HAND_EDGES, LHAND_NAMES, RHAND_NAMES
+from posepile.ds.halpe.main import FACE_NAMES, HAND_NAMES
 from posepile.preproc import pipeline
 
 logger = logging.getLogger(__name__)
@@ -25,16 +27,22 @@ NAME = 'coco_wb'
 IMAGE_DATASET = 'coco'  # the images live in the coco recipe's raw folder
 SPLITS = {'train': 0, 'val': 1}
 
+# The joint names and edges of the original PosePile's COCO-WholeBody (the paper's mixes match joints by name):
+# COCO-17, then the foot points (big toe 'toe', small toe 'toe2', heel per side), and the 68 face and 2 x 21 hand
+# points named as in its Halpe.
 BODY_NAMES = 'nose,leye,reye,lear,rear,lsho,rsho,lelb,relb,lwri,rwri,lhip,rhip,lkne,rkne,lank,rank'
-FOOT_NAMES = 'lbigtoe,lsmalltoe,lhee,rbigtoe,rsmalltoe,rhee'
-BODY_EDGES = ('lsho-rsho-rhip-lhip-lsho-lelb-lwri,lhip-lkne-lank-lhee,lank-lbigtoe-lsmalltoe-lank,'
-              'lear-leye-nose')
-JOINT_NAMES = ','.join([BODY_NAMES, FOOT_NAMES, FACE_NAMES, LHAND_NAMES, RHAND_NAMES])
-JOINT_EDGES = ','.join([BODY_EDGES, FACE_EDGES, HAND_EDGES])
+FOOT_NAMES = 'ltoe,ltoe2,lhee,rtoe,rtoe2,rhee'
+JOINT_NAMES = ','.join([BODY_NAMES, FOOT_NAMES, FACE_NAMES, HAND_NAMES])
+JOINT_EDGES = 'rsho-relb-rwri,rhip-rkne-rank,nose-reye-rear'
 # (keypoint field, number of points, validity flag field or None) in the order of JOINT_NAMES
 PARTS = [('keypoints', 17, None), ('foot_kpts', 6, 'foot_valid'), ('face_kpts', 68, 'face_valid'),
          ('lefthand_kpts', 21, 'lefthand_valid'), ('righthand_kpts', 21, 'righthand_valid')]
 N_JOINTS = 133
+N_BODY = 17
+MIN_VISIBLE_BODY = N_BODY / 3
+MIN_LABELLED_BODY = N_BODY / 2
+KEYPOINT_BOX_EXPANSION = 1.25
+MIN_KEYPOINT_BOX_SIDE = 200  # px, the longer side of the expanded keypoint box
 
 
 class COCOWholeBodyFormatError(ValueError):
@@ -110,13 +118,28 @@ def annotation_to_coords(annotation):
     return np.concatenate(parts)
 
 
+def is_usable(annotation, coords):
+    """Not crowd, enough visible and labelled body keypoints, expanded keypoint box large enough (see module doc).
+    `coords`: the (133, 2) px of annotation_to_coords."""
+    from posepile.util import boxes
+    if annotation.get('iscrowd', 0):
+        return False
+    body_flags = np.asarray(annotation['keypoints'], np.float64).reshape(N_BODY, 3)[:, 2]
+    n_visible = np.count_nonzero(body_flags == 2)
+    n_labelled = n_visible + np.count_nonzero(body_flags == 1)
+    if n_visible < MIN_VISIBLE_BODY or n_labelled < MIN_LABELLED_BODY:
+        return False
+    box = boxes.expand(boxes.bb_of_points(coords), KEYPOINT_BOX_EXPANSION)
+    return bool(np.max(box[2:]) >= MIN_KEYPOINT_BOX_SIDE)
+
+
 def _image_tasks(split_name, image, annotations):
     from posepile.datasets2d import Pose2DExample
     from posepile.ds.coco.main import annotation_mask
     tasks = []
     for annotation in annotations:
         coords = annotation_to_coords(annotation)
-        if annotation.get('iscrowd', 0) or not np.isfinite(coords).all(axis=1).any():
+        if not is_usable(annotation, coords):
             continue
         example = Pose2DExample(f'{IMAGE_DATASET}/{split_name}2017/{image["file_name"]}', coords, annotation['bbox'],
                                 mask=annotation_mask(annotation, image['height'], image['width']),
@@ -127,7 +150,7 @@ def _image_tasks(split_name, image, annotations):
 
 
 def make_crop_tasks(data_root=None):
-    """Crop tasks for every non-crowd person with at least one valid keypoint."""
+    """Crop tasks for every usable person (see is_usable)."""
     tasks = []
     for split_name in SPLITS:
         path = annotation_path(split_name, data_root)
@@ -146,7 +169,7 @@ def make_crop_tasks(data_root=None):
 
 
 def crop_stage(shard=None, n_workers=None, data_root=None):
-    """Crops of every non-crowd person with a valid keypoint."""
+    """Crops of every usable person."""
     pipeline.dataset_crop_stage(NAME, make_crop_tasks(data_root), shard, n_workers, data_root)
 
 

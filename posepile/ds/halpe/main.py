@@ -24,25 +24,29 @@ NAME = 'halpe'
 ANNOTATION_FILE = 'halpe_train_v1.json'
 IMAGE_DIR = 'hico_20160224_det/images/train2015'
 
+# The joint names and edges of the original PosePile's Halpe (the paper's mixes match joints by name): 26 body
+# points (COCO-17, head top, neck, pelvis, big toes 'toe', small toes 'toe2', heels), 68 face points, 2 x 21 hand
+# points.
 BODY_NAMES = ('nose,leye,reye,lear,rear,lsho,rsho,lelb,relb,lwri,rwri,lhip,rhip,lkne,rkne,lank,rank,'
-              'htop,neck,pelv,lbigtoe,rbigtoe,lsmalltoe,rsmalltoe,lhee,rhee')
-BODY_EDGES = ('htop-nose-neck-pelv,lear-leye-nose,neck-lsho-lelb-lwri,lsho-lhip,pelv-lhip-lkne-lank-lhee,'
-              'lank-lbigtoe-lsmalltoe-lank')
-# 68 facial landmarks in the iBUG 300-W order (1-based as in its documentation)
-FACE_NAMES = ','.join(f'face{i}' for i in range(1, 69))
-FACE_PATHS = [range(1, 18), range(18, 23), range(23, 28), range(28, 32), range(32, 37),
-              [37, 38, 39, 40, 41, 42, 37], [43, 44, 45, 46, 47, 48, 43], [*range(49, 61), 49], [*range(61, 69), 61]]
-FACE_EDGES = ','.join('-'.join(f'face{i}' for i in path) for path in FACE_PATHS)
-# 21 hand points per side: the hand's wrist point, then 4 points per finger from the base to the tip
-FINGERS = ('thu', 'ind', 'mid', 'rin', 'pin')
-HAND_PARTS = ['hwri'] + [f'{finger}{k}' for finger in FINGERS for k in range(1, 5)]
-LHAND_NAMES = ','.join(f'l{part}' for part in HAND_PARTS)
-RHAND_NAMES = ','.join(f'r{part}' for part in HAND_PARTS)
-HAND_EDGES = 'lwri-lhwri,' + ','.join(f'lhwri-{chain}' for chain in
-                                      ('-'.join(f'l{f}{k}' for k in range(1, 5)) for f in FINGERS))
-
-JOINT_NAMES = ','.join([BODY_NAMES, FACE_NAMES, LHAND_NAMES, RHAND_NAMES])
-JOINT_EDGES = ','.join([BODY_EDGES, FACE_EDGES, HAND_EDGES])
+              'htop,neck,pelv,ltoe,rtoe,ltoe2,rtoe2,lhee,rhee')
+FACE_NAMES = ('rface1,rface2,rface3,rface4,rface5,rface6,rface7,rface8,chin,lface8,lface7,lface6,lface5,lface4,'
+              'lface3,lface2,lface1,rface9,rface10,rface11,rface12,rface13,lface13,lface12,lface11,lface10,lface9,'
+              'nose1,nose2,nose3,nose4,rface14,rface15,nose5,lface15,lface14,reye1,reye2,reye3,reye4,reye5,reye6,'
+              'leye4,leye3,leye2,leye1,leye6,leye5,rmouth1,rmouth2,rmouth3,mouth1,lmouth3,lmouth2,lmouth1,'
+              'lmouth4,lmouth5,mouth2,rmouth5,rmouth4,rmouth6,rmouth7,mouth3,lmouth7,lmouth6,lmouth8,mouth4,'
+              'rmouth8')
+HAND_NAMES = ','.join([f'{side}han{i}' for side in 'lr' for i in range(1, 22)])  # lhan1..lhan21, rhan1..rhan21
+JOINT_NAMES = ','.join([BODY_NAMES, FACE_NAMES, HAND_NAMES])
+# The original's edges (index pairs), written as index paths: each consecutive pair is an edge
+EDGE_PATHS = [
+    [3, 1, 0, 2, 4], [9, 7, 5, 18, 6, 8, 10], [17, 18, 19, 11, 13, 15, 24, 20], [19, 12, 14, 16, 25, 21],
+    [22, 24], [23, 25],  # body and feet
+    list(range(26, 43)), list(range(43, 48)), list(range(48, 53)), list(range(53, 57)), list(range(57, 62)),
+    list(range(62, 68)), list(range(68, 74)), list(range(74, 94)),  # face
+    *[[94, *range(first, first + 4)] for first in (95, 99, 103, 107, 111)],  # left hand: wrist, 5 fingers
+    *[[115, *range(first, first + 4)] for first in (116, 120, 124, 128, 132)],  # right hand
+]
+JOINT_EDGES = sorted({tuple(sorted(pair)) for path in EDGE_PATHS for pair in zip(path[:-1], path[1:])})
 N_JOINTS = 136
 N_BODY = 26
 MIN_VISIBLE_BODY = N_BODY / 3

@@ -6,7 +6,7 @@ and the frames under $DATA_ROOT/posetrack/<file_name of the image> (images/{trai
 train becomes TRAIN, val VALID; test sequences and prediction files ('preds_val') are not read.
 
 Frame selection (`select_track_frames`): along each track, a labelled frame is kept when, compared with the
-last kept frame of that track, SOME JOINT valid in both moved more than 0.5 x the head-box diagonal (px), or
+last kept frame of that track, SOME JOINT valid in both moved at least 0.5 x the head-box diagonal (px), or
 some joint became valid. The displacement is measured per joint; the original PosePile took one norm over all
 joints together (flagged as a bug there), which keeps frames where every joint jitters a little.
 Example box: the annotation `bbox` (px) when present, else the box of the valid keypoints expanded 1.15x.
@@ -23,7 +23,9 @@ logger = logging.getLogger(__name__)
 NAME = 'posetrack'
 
 JOINT_NAMES = 'nose,head,htop,lear,rear,lsho,rsho,lelb,relb,lwri,rwri,lhip,rhip,lkne,rkne,lank,rank'
-JOINT_EDGES = 'htop-head-nose,lear-head,head-lsho-lelb-lwri,lsho-rsho,lsho-lhip-lkne-lank,lhip-rhip'
+# the joint names and edges of the original PosePile (the paper's mixes match joints by name); 'reye' is not a
+# PoseTrack joint, so its path adds no edge (as in the original)
+JOINT_EDGES = 'rsho-relb-rwri,rhip-rkne-rank,nose-reye-rear,head-htop'
 N_JOINTS = 17
 SPLITS = {'train': 0, 'val': 1}
 HEAD_DIAGONAL_FACTOR = 0.5
@@ -125,7 +127,7 @@ def select_track_frames(coords, head_diagonals, factor=HEAD_DIAGONAL_FACTOR):
     """Indices of the frames of ONE track (ordered in time) to keep.
 
     coords: (N, J, 2) px, NaN = invalid; head_diagonals: (N,) px. Frame i is kept when, compared with the
-    last kept frame, some joint valid in both frames moved more than `factor` x head_diagonals[i] (each joint's
+    last kept frame, some joint valid in both frames moved at least `factor` x head_diagonals[i] (each joint's
     displacement taken separately, not one norm over all joints), or some joint is valid in frame i but was
     invalid in the last kept frame. The first frame with any valid joint is kept; frames without valid joints
     never. A frame without head box uses the median head diagonal of the track (0 if the track has none).
@@ -142,7 +144,7 @@ def select_track_frames(coords, head_diagonals, factor=HEAD_DIAGONAL_FACTOR):
         if reference is not None:
             both = valid[i] & valid[reference]
             displacement = np.linalg.norm(coords[i, both] - coords[reference, both], axis=-1)
-            moved = np.any(displacement > factor * diagonals[i])
+            moved = np.any(displacement >= factor * diagonals[i])
             if not (moved or np.any(valid[i] & ~valid[reference])):
                 continue
         kept.append(i)

@@ -1,69 +1,110 @@
-"""3DPeople (synthetic dressed humans rendered at 640×480): readers of the per-frame skeleton files and masks.
+"""3DPeople (synthetic dressed humans rendered at 640×480) -> Pose3DDataset: 29 joints in mm, all TRAIN.
 
-Raw layout under $DATA_ROOT/tdpeople (one folder per modality, same sub-paths in each):
-    rgb/<person>/<sequence>/camera<NN>/<frame>.jpg            the rendered frames (.png accepted too)
-    segmentation_clothes/<person>/<sequence>/camera<NN>/<frame>.png
-    skeleton/<person>/<sequence>/camera<NN>/<frame>.txt      29 rows "u v x y z"
-Skeleton rows: image coordinates u, v in px (pixel centres at integer coordinates), then the 3D joint in
-world coordinates in the release's unit (×100 → mm). The render camera is not shipped: it is estimated per
-camera folder with the fixed intrinsics f = 700 px, principal point (320, 240), no distortion.
-The facts this follows do not spell out the row order of the 29 joints or the exact folder names; JOINT_NAMES
-and the layout above are this recipe's reading, and the readers fail with a one-line message naming the file
-when a release does not match them.
+Raw layout under $DATA_ROOT/tdpeople (as the release extracts):
+    rgb/<person>/<action>/<camera>/<outfit-and-background>/<frame>.jpg     the rendered frames
+    skeleton/<person>/<action>/<camera>/<frame>.txt                      the joints of that frame
+    segmentation_clothes/<person>/<action>/<camera>/<frame>.png          the clothes segmentation
+e.g. rgb/woman17/02_04_jump/camera01/wpskin08_bottom70_..._background1928/0001.jpg. The skeleton and the
+segmentation of an image are found by dropping its outfit folder and swapping the modality folder and extension.
+
+Skeleton txt: a whitespace table with one row per raw joint (at least 67 rows); the first two columns are the
+pixel coordinates (px), the last three the 3D position in the release's unit (×100 -> mm). The 29 kept joints
+are the rows RAW_ROWS, named JOINT_NAMES (the names and order of the original PosePile).
+
+Recipe (as the original): ONE motion-adaptive selection (a raw joint moved >= 100 mm since the last kept image,
+`select_frames` defaults) over ALL images in sorted path order on the full raw 3D joints; per kept image a
+camera with fixed intrinsics (f = 700 px, principal point (320, 240) px, no distortion) whose pose is fitted
+to the raw 2D-3D joint pairs; the mask is where the clothes segmentation differs from grey 153 by more than 10
+in some channel, the box is the mask's box. Images are used uncropped (640×480).
+Deviations: an image whose segmentation is empty or whose joints admit no camera is skipped (logged); the
+original would have kept it with a zero box or a degenerate camera. world_up is the camera's own up direction
+(the release has no known up axis).
 """
 import logging
 from pathlib import Path
 
 import numpy as np
 
-JOINT_NAMES = ('pelv,spi1,spi2,spi3,neck,head,htop,'
-               'lcla,lsho,lelb,lwri,lthu,lfin,rcla,rsho,relb,rwri,rthu,rfin,'
-               'lhip,lkne,lank,lfoo,ltoe,rhip,rkne,rank,rfoo,rtoe')
-JOINT_EDGES = ('pelv-spi1-spi2-spi3-neck-head-htop,spi3-lcla-lsho-lelb-lwri-lfin,lwri-lthu,'
-               'pelv-lhip-lkne-lank-lfoo-ltoe')
+from posepile.preproc import pipeline
+
+logger = logging.getLogger(__name__)
+NAME = 'tdpeople'
+
+JOINT_NAMES = ('pelv,spin,spi1,spi2,neck,head,reye,leye,htop,lcla,lsho,lelb,lwri,lhan,rcla,rsho,relb,rwri,'
+               'rhan,lhip,lkne,lank,lfoo,ltoe,rhip,rkne,rank,rfoo,rtoe')
+JOINT_EDGES = ('pelv-spin-spi1-spi2-neck-head-htop,pelv-rhip-rkne-rank-rfoo-rtoe,'
+               'spi2-rcla-rsho-relb-rwri-rhan,leye-reye')
+RAW_ROWS = [*range(14), *range(33, 37), 53, *range(57, 67)]  # the raw skeleton rows of JOINT_NAMES
 N_JOINTS = 29
+MIN_RAW_ROWS = 67
 IMAGE_SIZE = (640, 480)  # width, height, px
 FOCAL_PX = 700.0
-PRINCIPAL_POINT = (320.0, 240.0)  # px, as used for the release (not the (319.5, 239.5) pixel-grid centre)
+PRINCIPAL_POINT = (320.0, 240.0)  # px
 RELEASE_UNIT_TO_MM = 100.0
 MASK_BACKGROUND_GREY = 153
 MASK_TOLERANCE = 10  # a pixel is person where some channel differs from the background grey by more than this
 SELECTION_THRESHOLD_MM = 100
-# A camera folder is one static camera when a single pose explains all its frames this well (px RMS);
-# otherwise every frame gets its own pose.
-STATIC_CAMERA_MAX_RMS_PX = 1.0
-MODALITIES = ('rgb', 'segmentation_clothes', 'skeleton')
-
-logger = logging.getLogger(__name__)
+SELECTION_CHUNK = 20000  # images whose skeletons are held in memory at once during the selection
 
 
 class TDPeopleFormatError(ValueError):
     pass
 
 
+def raw_root(data_root=None):
+    return pipeline.raw_root(NAME, data_root)
+
+
+def work_dir(data_root=None):
+    return pipeline.work_dir(NAME, data_root)
+
+
+# ------------------------------------------------------------------------------------------------
+# Reading the release
+
+
+def list_images(root):
+    """Paths of all rgb/**/*.jpg relative to `root` ('rgb/<person>/<action>/<camera>/<outfit>/<frame>.jpg'),
+    sorted as strings (the order of the selection)."""
+    root = Path(root)
+    paths = sorted(p.relative_to(root).as_posix() for p in (root / 'rgb').rglob('*.jpg'))
+    if not paths:
+        raise FileNotFoundError(f'no 3DPeople images (rgb/<person>/<action>/<camera>/<outfit>/<frame>.jpg) '
+                                f'under {root}')
+    return paths
+
+
+def companion_path(image_relpath, modality, extension):
+    """The skeleton/segmentation path of an image: outfit folder removed, rgb -> modality, .jpg -> extension."""
+    parts = Path(image_relpath).parts
+    if len(parts) < 3 or parts[0] != 'rgb':
+        raise ValueError(f'{image_relpath}: not an image path of the form rgb/.../<outfit>/<frame>.jpg')
+    return Path(modality, *parts[1:-2], Path(parts[-1]).stem + extension)
+
+
 def load_skeleton(path):
-    """(joints2d (29, 2) px, joints3d (29, 3) mm) from one skeleton txt file."""
+    """(joints2d (R, 2) px, joints3d (R, 3) mm) float32 of all R >= 67 raw rows of one skeleton txt file."""
     path = Path(path)
     try:
-        lines = [line.split() for line in path.read_text().splitlines() if line.strip()]
+        rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
     except (OSError, UnicodeDecodeError) as e:
-        raise TDPeopleFormatError(f'{path}: cannot read skeleton file ({e})') from e
-    if len(lines) != N_JOINTS or any(len(row) != 5 for row in lines):
-        shape = sorted({len(row) for row in lines})
-        raise TDPeopleFormatError(
-            f'{path}: expected {N_JOINTS} rows of 5 numbers "u v x y z", got {len(lines)} rows of {shape} values')
+        raise TDPeopleFormatError(f'{path}: cannot read skeleton file ({e})') from None
+    widths = sorted({len(row) for row in rows})
+    if len(rows) < MIN_RAW_ROWS or len(widths) != 1 or widths[0] < 5:
+        raise TDPeopleFormatError(f'{path}: expected >= {MIN_RAW_ROWS} rows of >= 5 numbers (u v ... x y z), '
+                                  f'got {len(rows)} rows of {widths} values')
     try:
-        values = np.array(lines, np.float64)
+        values = np.array(rows, np.float32)
     except ValueError as e:
         raise TDPeopleFormatError(f'{path}: non-numeric value in skeleton file ({e})') from None
     if not np.all(np.isfinite(values)):
         raise TDPeopleFormatError(f'{path}: non-finite value in skeleton file')
-    return values[:, :2], values[:, 2:] * RELEASE_UNIT_TO_MM
+    return values[:, :2], values[:, -3:] * np.float32(RELEASE_UNIT_TO_MM)
 
 
 def person_mask(segmentation_rgb):
-    """Bool (H, W): pixels of the clothes segmentation that are not the grey background."""
-    difference = np.abs(np.asarray(segmentation_rgb, np.int16) - MASK_BACKGROUND_GREY)
+    """Bool (H, W): pixels of the clothes segmentation that differ from the grey background by > 10."""
+    difference = np.abs(np.asarray(segmentation_rgb, np.int16)[..., :3] - MASK_BACKGROUND_GREY)
     if difference.ndim == 3:
         difference = difference.max(axis=2)
     return difference > MASK_TOLERANCE
@@ -76,139 +117,107 @@ def load_person_mask(path):
     except (FileNotFoundError, improc.ImageDecodeError) as e:
         raise TDPeopleFormatError(f'{path}: cannot read the clothes segmentation ({e})') from None
     if segmentation.shape[:2] != IMAGE_SIZE[::-1]:
-        raise TDPeopleFormatError(
-            f'{path}: segmentation is {segmentation.shape[1]}x{segmentation.shape[0]}, expected '
-            f'{IMAGE_SIZE[0]}x{IMAGE_SIZE[1]}')
+        raise TDPeopleFormatError(f'{path}: segmentation is {segmentation.shape[1]}x{segmentation.shape[0]}, '
+                                  f'expected {IMAGE_SIZE[0]}x{IMAGE_SIZE[1]}')
     return person_mask(segmentation)
 
 
-def list_videos(root):
-    """'<person>/<sequence>/camera<NN>' for every camera folder with skeleton files, sorted."""
-    videos = sorted(str(d.relative_to(Path(root) / 'skeleton'))
-                    for d in (Path(root) / 'skeleton').glob('*/*/camera*') if d.is_dir())
-    if not videos:
-        raise FileNotFoundError(f'no 3DPeople skeleton folders (skeleton/<person>/<sequence>/camera<NN>) under {root}')
-    return videos
-
-
-def list_frames(root, video):
-    """Frame names (file stems) of a camera folder in numeric order."""
-    stems = [p.stem for p in (Path(root) / 'skeleton' / video).glob('*.txt')]
-    return sorted(stems, key=lambda stem: (int(stem) if stem.isdigit() else np.inf, stem))
-
-
-def find_frame_file(root, modality, video, frame, extensions):
-    for extension in extensions:
-        path = Path(root) / modality / video / f'{frame}{extension}'
-        if path.exists():
-            return path
-    raise FileNotFoundError(f'{Path(root) / modality / video / frame}{{{",".join(extensions)}}} not found')
-
-
-def estimate_cameras(joints2d, joints3d):
-    """One Camera per frame from (N, 29, 2) px and (N, 29, 3) mm, with fixed intrinsics; the same camera for
-    all frames when one static camera fits them (RMS <= STATIC_CAMERA_MAX_RMS_PX). Also the RMS per frame, px.
-
-    The world has no known up axis, so world_up is the camera's own up direction (−row 1 of R).
-    """
+def estimate_image_camera(joints2d, joints3d):
+    """(Camera, RMS px) with the fixed intrinsics, its pose fitted to (R, 2) px / (R, 3) mm joint pairs;
+    world_up is the camera's own up direction (−row 1 of R). Raises ValueError when no pose fits."""
     from posepile.util.calibration import estimate_camera
-    kwargs = dict(image_size=IMAGE_SIZE, focal_px=FOCAL_PX, principal_point=PRINCIPAL_POINT)
-    try:
-        camera, rms = estimate_camera(joints3d.reshape(-1, 3), joints2d.reshape(-1, 2), **kwargs)
-    except ValueError:
-        rms = np.inf
-    if rms <= STATIC_CAMERA_MAX_RMS_PX:
-        cameras = [camera] * len(joints2d)
+    camera, rms = estimate_camera(joints3d, joints2d, image_size=IMAGE_SIZE, focal_px=FOCAL_PX,
+                                  principal_point=PRINCIPAL_POINT)
+    camera.world_up = -camera.R[1].copy()
+    return camera, rms
+
+
+# ------------------------------------------------------------------------------------------------
+# Selection: one adaptive sampler over the whole sorted image sequence
+
+
+def _read_raw_pose(args):
+    root, image_relpath = args
+    return load_skeleton(Path(root) / companion_path(image_relpath, 'skeleton', '.txt'))[1]
+
+
+def _stack_poses(poses, relpaths, n_rows):
+    for pose, relpath in zip(poses, relpaths):
+        if pose.shape[0] != n_rows:
+            raise TDPeopleFormatError(f'{companion_path(relpath, "skeleton", ".txt")}: {pose.shape[0]} rows, '
+                                      f'but the first skeleton file has {n_rows}')
+    return np.stack(poses)
+
+
+def select_continuing(poses_mm, remembered_mm=None):
+    """(kept indices, pose remembered afterwards) of v1 selection over `poses_mm` (N, R, 3), continuing from
+    the pose the sampler remembered after the previous chunk (None at the start)."""
+    from posepile.util.sampling import select_frames
+    if remembered_mm is None:
+        kept = select_frames(poses_mm, SELECTION_THRESHOLD_MM)
+        remembered_mm = poses_mm[0]
     else:
-        cameras = [_frame_camera(points3d, points2d, **kwargs) for points3d, points2d in zip(joints3d, joints2d)]
-    errors = []
-    for camera, points3d, points2d in zip(cameras, joints3d, joints2d):
-        if camera is None:
-            errors.append(np.inf)
-            continue
-        camera.world_up = -camera.R[1].copy()
-        errors.append(np.sqrt(np.mean(np.sum((camera.world_to_image(points3d) - points2d) ** 2, axis=-1))))
-    return cameras, np.array(errors)
+        kept = select_frames(np.concatenate([remembered_mm[np.newaxis], poses_mm]), SELECTION_THRESHOLD_MM)
+        kept = kept[kept > 0] - 1
+    return kept, (poses_mm[kept[-1]] if len(kept) else remembered_mm)
 
 
-def _frame_camera(points3d, points2d, **kwargs):
-    """The camera of one frame, or None when no pose puts the joints in front of it."""
-    from posepile.util.calibration import estimate_camera
-    try:
-        return estimate_camera(points3d, points2d, **kwargs)[0]
-    except ValueError as e:
-        logger.warning('no camera for a frame: %s', e)
-        return None
+def select_images(root, image_relpaths, n_workers=None, chunk_size=SELECTION_CHUNK):
+    """The images kept by the adaptive selection (100 mm on the full raw 3D joints), in the given order."""
+    from posepile.util.parallel import parallel_map
+    selected, remembered, n_rows = [], None, None
+    for start in range(0, len(image_relpaths), chunk_size):
+        chunk = image_relpaths[start:start + chunk_size]
+        poses = parallel_map(_read_raw_pose, [(str(root), p) for p in chunk], n_workers=n_workers, chunksize=64,
+                             desc=f'3DPeople skeletons {start}+')
+        n_rows = n_rows or poses[0].shape[0]
+        kept, remembered = select_continuing(_stack_poses(poses, chunk, n_rows), remembered)
+        selected.extend(chunk[i] for i in kept)
+    return selected
 
 
 # ------------------------------------------------------------------------------------------------
 # The recipe's stages
-from posepile.preproc import pipeline  # noqa: E402
-
-NAME = 'tdpeople'
 
 
-def raw_root(data_root=None):
-    return pipeline.raw_root(NAME, data_root)
-
-
-def work_dir(data_root=None):
-    return pipeline.work_dir(NAME, data_root)
-
-
-def prepare_video(root, video):
-    """Selected frames of one camera folder with their joints (mm), cameras, masks (RLE) and boxes (px)."""
+def prepare_image(args):
+    """A dict (image path, joints3d (29, 3) mm, camera, mask RLE, box px, rms px) of one selected image, or
+    a dict with 'skipped' = reason when its segmentation is empty or no camera fits."""
     from posepile.util import masks
-    from posepile.util.sampling import select_frames
-    root = Path(root)
-    frames = list_frames(root, video)
-    skeletons = [load_skeleton(root / 'skeleton' / video / f'{frame}.txt') for frame in frames]
-    joints2d = np.stack([s[0] for s in skeletons])
-    joints3d = np.stack([s[1] for s in skeletons])
-    selected = select_frames(joints3d, SELECTION_THRESHOLD_MM)
-    cameras, errors = estimate_cameras(joints2d[selected], joints3d[selected])
-    result = dict(video=video, frames=[], image_paths=[], joints3d=[], cameras=[], masks=[], boxes=[],
-                  rms_px=[], n_empty=0, n_no_camera=0)
-    for index, camera, rms in zip(selected, cameras, errors):
-        frame = frames[index]
-        if camera is None:
-            result['n_no_camera'] += 1
-            continue
-        mask = load_person_mask(find_frame_file(root, 'segmentation_clothes', video, frame, ('.png', '.jpg')))
-        if not mask.any():
-            result['n_empty'] += 1
-            continue
-        image_path = find_frame_file(root, 'rgb', video, frame, ('.jpg', '.png'))
-        rle = masks.encode(mask)
-        result['frames'].append(frame)
-        result['image_paths'].append(str(image_path.relative_to(root.parent)))
-        result['joints3d'].append(joints3d[index].astype(np.float32))
-        result['cameras'].append(camera)
-        result['masks'].append(rle)
-        result['boxes'].append(masks.to_bbox(rle))
-        result['rms_px'].append(float(rms))
-    return result
-
-
-def _prepare_video_task(args):
-    return prepare_video(*args)
+    root, image_relpath = Path(args[0]), args[1]
+    joints2d, joints3d = load_skeleton(root / companion_path(image_relpath, 'skeleton', '.txt'))
+    try:
+        camera, rms = estimate_image_camera(joints2d, joints3d)
+    except ValueError as e:
+        return dict(image_relpath=image_relpath, skipped=f'no camera ({e})')
+    mask = load_person_mask(root / companion_path(image_relpath, 'segmentation_clothes', '.png'))
+    if not mask.any():
+        return dict(image_relpath=image_relpath, skipped='empty segmentation')
+    rle = masks.encode(mask)
+    return dict(image_relpath=image_relpath, joints3d=joints3d[RAW_ROWS], camera=camera, mask=rle,
+                box=masks.to_bbox(rle), rms_px=float(rms))
 
 
 def prepare_stage(n_workers=None, data_root=None):
-    """Adaptive frame selection (100 mm), cameras estimated with fixed intrinsics, masks from the clothes
-    segmentation, per camera folder."""
+    """Adaptive selection over all images (100 mm), then per kept image: camera, mask and box."""
     from posepile.util import fileio
     from posepile.util.parallel import parallel_map
     out_path = work_dir(data_root) / 'prepared.pkl'
     if out_path.exists():
         return fileio.load_pickle(out_path)
     root = raw_root(data_root)
-    tasks = [(str(root), video) for video in list_videos(root)]
-    prepared = parallel_map(_prepare_video_task, tasks, n_workers=n_workers, desc='3DPeople videos')
-    rms = np.concatenate([p['rms_px'] for p in prepared] + [np.zeros(0)])
-    logger.info('%d frames selected from %d videos (%d without a visible person); camera fit RMS median '
-                '%.3f px, max %.3f px', len(rms), len(prepared), sum(p['n_empty'] for p in prepared),
-                np.median(rms) if len(rms) else np.nan, rms.max() if len(rms) else np.nan)
+    image_relpaths = list_images(root)
+    selected = select_images(root, image_relpaths, n_workers)
+    results = parallel_map(prepare_image, [(str(root), p) for p in selected], n_workers=n_workers, chunksize=16,
+                           desc='3DPeople cameras and masks')
+    prepared = [r for r in results if 'skipped' not in r]
+    for skipped in (r for r in results if 'skipped' in r):
+        logger.warning('%s skipped: %s', skipped['image_relpath'], skipped['skipped'])
+    rms = np.array([r['rms_px'] for r in prepared])
+    logger.info('%d of %d images selected, %d used; camera fit RMS median %.3f px, max %.3f px',
+                len(selected), len(image_relpaths), len(prepared), np.median(rms) if len(rms) else np.nan,
+                rms.max() if len(rms) else np.nan)
+    work_dir(data_root).mkdir(parents=True, exist_ok=True)
     fileio.save_pickle(prepared, out_path)
     return prepared
 
@@ -216,30 +225,31 @@ def prepare_stage(n_workers=None, data_root=None):
 def make_crop_tasks(data_root=None):
     from posepile.datasets3d import Pose3DExample
     tasks = []
-    for video_result in prepare_stage(data_root=data_root):
-        video = video_result['video']
-        person, sequence, _ = video.split('/')
-        for frame, image_path, joints, camera, rle, box in zip(
-                video_result['frames'], video_result['image_paths'], video_result['joints3d'],
-                video_result['cameras'], video_result['masks'], video_result['boxes']):
-            example = Pose3DExample(image_path, joints, box, camera, mask=rle, scene_name=person,
-                                    activity_name=sequence)
-            tasks.append((f'0/{video}/{frame}', example, f'tdpeople_downscaled/{video}/{frame}.jpg'))
+    for item in prepare_stage(data_root=data_root):
+        relpath = item['image_relpath']
+        person, action = Path(relpath).parts[1:3]
+        example = Pose3DExample(f'{NAME}/{relpath}', item['joints3d'], item['box'], item['camera'],
+                                mask=item['mask'], scene_name=person, activity_name=action)
+        crop = f'{NAME}_downscaled/{Path(relpath).relative_to("rgb").as_posix()}'
+        tasks.append((f'0/{relpath}', example, crop))
     return tasks
 
 
 def crop_stage(shard=None, n_workers=None, data_root=None):
-    """Crops of the selected frames (box = clothes-segmentation box)."""
+    """Crops of the selected images (box = clothes-segmentation box)."""
     pipeline.dataset_crop_stage(NAME, make_crop_tasks(data_root), shard, n_workers, data_root)
 
 
-def make_dataset(data_root=None):
-    """3DPeople: every selected frame as TRAIN (adaptive 100 mm per camera folder), 29 joints in mm,
-    cameras estimated with fixed intrinsics (f = 700 px, c = (320, 240)), masks from the clothes segmentation."""
-    from posepile.datasets3d import Pose3DDataset
+def joint_info():
     from posepile.joint_info import JointInfo
+    return JointInfo(JOINT_NAMES, JOINT_EDGES)
+
+
+def make_dataset(data_root=None):
+    """3DPeople: every selected image as TRAIN, 29 joints in mm, cameras with f = 700 px, c = (320, 240) px."""
+    from posepile.datasets3d import Pose3DDataset
     splits = pipeline.examples_by_split(NAME, data_root)
-    return Pose3DDataset(JointInfo(JOINT_NAMES, JOINT_EDGES), splits[0], None, None)
+    return Pose3DDataset(joint_info(), splits[0], None, None)
 
 
 def assemble(data_root=None):
