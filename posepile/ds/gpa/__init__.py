@@ -1,0 +1,1 @@
+"""GPA (Geometric Pose Affordance): the recipe in main.py, the steps in main.sh."""
