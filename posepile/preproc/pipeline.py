@@ -56,9 +56,13 @@ def run_crop_stage(tasks, out_dir, shard=None, n_workers=None, data_root=None, *
 def load_crop_results(out_dir, expected_shards=None):
     """All cropped examples of a crop stage, ordered by key: list of (key, example).
 
-    Raises FileNotFoundError naming the missing shards when a shard has not finished.
+    Raises FileNotFoundError naming the missing shards when a shard has not finished. Reads the results of
+    a one-pass video stage (posepile.preproc.video_stage) as well.
     """
+    from posepile.preproc import video_stage
     out_dir = Path(out_dir)
+    if video_stage.is_video_stage_dir(out_dir):
+        return video_stage.load_video_stage_results(out_dir)
     paths = sorted(out_dir.glob('crops_shard-*-of-*.pkl'))
     if not paths:
         raise FileNotFoundError(f'no crop results in {out_dir}: run the crop stage first')

@@ -13,8 +13,8 @@ Raw release layout (written by `generate`, read by every later stage exactly lik
       joints3d_mm.npz            poses (P, N, 17, 3) float32 mm, joint_names (17,), fps
       truth_masks/cam<k>.json    [frame][person] COCO RLE of the visible person (for measuring only)
 
-Stages (see main.sh): select-frames, extract-frames, detect, crop, segment, assemble, check-crops,
-predict-baseline, summary. Working files go to $DATA_ROOT/demo/posepile_work/, crops to
+Stages (see main.sh): select-frames, video (one pass per video: detect, associate, crop, segment), report,
+assemble, check-crops, predict-baseline, summary. Working files go to $DATA_ROOT/demo/posepile_work/, crops to
 $DATA_ROOT/demo_downscaled/.
 """
 import argparse
@@ -215,54 +215,19 @@ def _frames_needed(selection):
 
 
 def frame_relpath(camera_name, frame_index):
+    """Where --keep-frames writes a full frame (the frames are not needed otherwise)."""
     from posepile.util.video import FRAME_NAME_PATTERN
     return f'{NAME}/frames/{camera_name}/{FRAME_NAME_PATTERN.format(frame_index)}'
 
 
-def _extract_camera(camera_name, frames, data_root):
-    from posepile.util.video import extract_frames
-    root = raw_root(data_root)
-    extract_frames(root / 'videos' / f'{camera_name}.mp4', root / 'frames' / camera_name, frames)
-    return camera_name
-
-
-def extract_frames_stage(data_root=None, n_workers=None):
-    from posepile.util.parallel import parallel_map
-    selection = select_frames_stage(data_root)
-    cameras, _ = load_calibration(_require(raw_root(data_root) / 'calibration.json', 'generate'))
-    frames = _frames_needed(selection)
-    worker = functools.partial(_extract_camera, frames=frames, data_root=str(data_root or ''))
-    parallel_map(worker, sorted(cameras), n_workers=n_workers, desc='extract frames')
-    logger.info('extracted %d frames x %d cameras', len(frames), len(cameras))
-
-
-def all_frame_relpaths(data_root=None):
-    selection = fileio.load_json(_require(work_dir(data_root) / 'selection.json', 'select-frames'))
-    cameras, _ = load_calibration(raw_root(data_root) / 'calibration.json')
-    return [frame_relpath(c, f) for c in sorted(cameras) for f in _frames_needed(selection)]
-
-
-def detect_stage(detector_spec='hog', shard=None, data_root=None):
-    from posepile.paths import data_root as get_data_root
-    from posepile.preproc.detection import run_detection_stage
-    root = Path(data_root or get_data_root())
-    out_path = work_dir(data_root) / 'detections.pkl'
-    run_detection_stage(root, all_frame_relpaths(data_root), out_path, detector_spec, shard=shard)
-
-
-def merge_detections_stage(n_shards, data_root=None):
-    from posepile.preproc.detection import merge_detection_shards
-    merge_detection_shards(work_dir(data_root) / 'detections.pkl', n_shards)
-
-
-def make_crop_tasks(data_root=None):
-    """Examples in the full frames, with boxes from associated detections: list of (key, example, relpath),
-    and association statistics."""
-    from posepile.preproc.association import associate_boxes
+def make_video_tasks(data_root=None):
+    """One VideoTask per camera: the selected frames and the people to crop in each (with their GT boxes,
+    true masks and the other people's joints), leaving out people mostly hidden or outside the image.
+    Returns (tasks, counts of people left out)."""
+    from posepile.preproc.video_stage import PersonTask, VideoTask
     root = raw_root(data_root)
     selection = fileio.load_json(_require(work_dir(data_root) / 'selection.json', 'select-frames'))
-    detections = fileio.load_pickle(_require(work_dir(data_root) / 'detections.pkl', 'detect'))
-    cameras, calibration = load_calibration(root / 'calibration.json')
+    cameras, calibration = load_calibration(_require(root / 'calibration.json', 'generate'))
     poses = load_poses(root / 'joints3d_mm.npz')
     imshape = tuple(calibration['image_size'])
     full_box = boxes.full_box(imshape)
@@ -271,39 +236,80 @@ def make_crop_tasks(data_root=None):
         for f in kept:
             wanted.setdefault(f, ('train', []))[1].append(int(person))
     tasks = []
-    stats = {'people': 0, 'matched_to_detection': 0, 'skipped_occluded_or_outside': 0}
+    left_out = {'people_considered': 0, 'skipped_occluded_or_outside': 0}
     for camera_name in sorted(cameras):
         camera = cameras[camera_name]
         truth = fileio.load_json(root / 'truth_masks' / f'{camera_name}.json')
         small_camera = camera.copy().scale_output(0.25)
         small_rays = scene.camera_rays(small_camera, (imshape[0] // 4, imshape[1] // 4))
+        frames = {}
         for frame, (split, people) in sorted(wanted.items()):
-            relpath = frame_relpath(camera_name, frame)
-            if relpath not in detections:
-                raise KeyError(f'no detections for {relpath} in {work_dir(data_root) / "detections.pkl"}')
             joints2d = camera.world_to_image(poses[:, frame])
-            gt_boxes = np.array([boxes.expand(boxes.bb_of_points(j), GT_BOX_EXPANSION) for j in joints2d])
-            matches = associate_boxes(gt_boxes, detections[relpath], min_iou=MIN_ASSOCIATION_IOU)
             for person in sorted(set(people)):
-                stats['people'] += 1
+                left_out['people_considered'] += 1
                 full_area = _unoccluded_area(small_camera, small_rays, poses[person, frame], person)
                 visible = masks.area(truth[frame][person])
                 in_image = boxes.contains(full_box, joints2d[person]).sum()
                 if full_area == 0 or visible < MIN_VISIBLE_FRACTION * full_area or in_image < 10:
-                    stats['skipped_occluded_or_outside'] += 1
+                    left_out['skipped_occluded_or_outside'] += 1
                     continue
-                if matches[person] >= 0:
-                    stats['matched_to_detection'] += 1
-                    box = detections[relpath][matches[person], :4]
-                else:
-                    box = gt_boxes[person]
+                gt_box = boxes.expand(boxes.bb_of_points(joints2d[person]), GT_BOX_EXPANSION)
                 example = Pose3DExample(
-                    relpath, poses[person, frame], box, camera, activity_name='walking',
-                    scene_name=camera_name, mask=truth[frame][person])
-                key = f'{split}/{camera_name}/{frame:06d}/{person}'
-                crop_relpath = f'{NAME}_downscaled/{camera_name}/frame_{frame:06d}_p{person}.jpg'
-                tasks.append((key, example, crop_relpath))
-    return tasks, stats
+                    frame_relpath(camera_name, frame), poses[person, frame], gt_box, camera,
+                    activity_name='walking', scene_name=camera_name, mask=truth[frame][person])
+                frames.setdefault(frame, []).append(PersonTask(
+                    key=f'{split}/{camera_name}/{frame:06d}/{person}', example=example,
+                    crop_relpath=f'{NAME}_downscaled/{camera_name}/frame_{frame:06d}_p{person}.jpg',
+                    others_world=[poses[p, frame] for p in range(poses.shape[0]) if p != person]))
+        tasks.append(VideoTask(key=camera_name, video_path=str(root / 'videos' / f'{camera_name}.mp4'),
+                               frames=frames, frame_relpath_pattern=frame_relpath(camera_name, 0)
+                               .replace('000000', '{:06d}')))
+    return tasks, left_out
+
+
+def video_stage(detector_spec='hog', segmenter_spec='grabcut', shard=None, n_workers=None, keep_frames=False,
+                data_root=None):
+    """One pass per camera video: decode, detect people in the selected frames, associate detections
+    with the people (Hungarian, IoU >= 0.3, else the GT box), crop, segment the crops."""
+    from posepile.paths import data_root as get_data_root
+    from posepile.preproc.video_stage import BoxRule, run_video_stage
+    tasks, left_out = make_video_tasks(data_root)
+    fileio.save_json(left_out, work_dir(data_root) / 'left_out_people.json')
+    run_video_stage(tasks, work_dir(data_root) / 'crops', data_root=Path(data_root or get_data_root()),
+                    shard=shard, n_workers=n_workers, detector_spec=detector_spec,
+                    box_rule=BoxRule('hungarian', min_iou=MIN_ASSOCIATION_IOU), segmenter_spec=segmenter_spec,
+                    joint_edges=scene.joint_info().stick_figure_edges, keep_frames=keep_frames)
+
+
+def report_stage(data_root=None):
+    """Association counts and the segmentation IoU against the true masks carried into each crop."""
+    from posepile.paths import data_root as get_data_root
+    from posepile.preproc.cropping import reproject_mask
+    from posepile.preproc.pipeline import load_crop_results
+    from posepile.preproc.video_stage import video_stage_report
+    from posepile.util import improc
+    root = Path(data_root or get_data_root())
+    work = work_dir(data_root)
+    report = video_stage_report(work / 'crops')
+    left_out = fileio.load_json(work / 'left_out_people.json')
+    association = {'people': left_out['people_considered'],
+                   'matched_to_detection': report['stats'].get('matched_to_detection', 0),
+                   'skipped_occluded_or_outside': left_out['skipped_occluded_or_outside']}
+    fileio.save_json(association, work / 'association_stats.json')
+    cameras, _ = load_calibration(raw_root(data_root) / 'calibration.json')
+    truth = {name: fileio.load_json(raw_root(data_root) / 'truth_masks' / f'{name}.json') for name in cameras}
+    ious = []
+    for key, example in load_crop_results(work / 'crops'):
+        _, camera_name, frame, person = key.split('/')
+        crop_shape = improc.image_size_from_header(root / example.image_path)
+        true_mask = reproject_mask(truth[camera_name][int(frame)][int(person)], cameras[camera_name],
+                                   example.camera, crop_shape)
+        ious.append(masks.iou(example.mask, true_mask))
+    stats = {'segmenter': 'video stage', 'n': len(ious), 'mean_iou': float(np.mean(ious)),
+             'median_iou': float(np.median(ious)), 'min_iou': float(np.min(ious))}
+    fileio.save_json(stats, work / 'segmentation_stats.json')
+    logger.info('association: %s; segmentation mean IoU vs true masks: %.3f over %d crops', association,
+                stats['mean_iou'], len(ious))
 
 
 def _unoccluded_area(small_camera, small_rays, pose, person_index, scale=4):
@@ -319,51 +325,13 @@ def _far_away(pose):
     return pose + np.array([1e7, 1e7, 0], np.float32)
 
 
-def crop_stage(shard=None, n_workers=None, data_root=None):
-    from posepile.preproc.pipeline import run_crop_stage
-    tasks, stats = make_crop_tasks(data_root)
-    fileio.save_json(stats, work_dir(data_root) / 'association_stats.json')
-    logger.info('association: %s', stats)
-    run_crop_stage(tasks, work_dir(data_root) / 'crops', shard=shard, n_workers=n_workers,
-                   data_root=data_root)
-
-
-def segment_stage(segmenter_spec='grabcut', n_workers=None, data_root=None):
-    """Masks for all crops (one result file) plus their IoU against the true masks carried into the crops."""
-    from posepile.preproc.pipeline import load_crop_results
-    from posepile.paths import data_root as get_data_root
-    from posepile.preproc.segmentation import segment_examples_parallel
-    out_path = work_dir(data_root) / 'masks.pkl'
-    if out_path.exists():
-        return
-    results = load_crop_results(work_dir(data_root) / 'crops')
-    examples = [example for _, example in results]
-    root = str(data_root or get_data_root())
-    poses = load_poses(raw_root(data_root) / 'joints3d_mm.npz')
-    # the other people of the same frame are kept out of each person's mask
-    others = []
-    for key, _ in results:
-        frame, person = int(key.split('/')[2]), int(key.split('/')[3])
-        others.append([poses[p, frame] for p in range(poses.shape[0]) if p != person])
-    predicted = segment_examples_parallel(examples, segmenter_spec, scene.joint_info().stick_figure_edges,
-                                          data_root=root, other_people_world=others, n_workers=n_workers)
-    ious = [masks.iou(pred, example.mask) for pred, example in zip(predicted, examples)]
-    stats = {'segmenter': segmenter_spec, 'n': len(ious), 'mean_iou': float(np.mean(ious)),
-             'median_iou': float(np.median(ious)), 'min_iou': float(np.min(ious))}
-    fileio.save_json(stats, work_dir(data_root) / 'segmentation_stats.json')
-    fileio.save_pickle({key: rle for (key, _), rle in zip(results, predicted)}, out_path)
-    logger.info('segmentation mean IoU vs true masks: %.3f over %d crops', stats['mean_iou'], len(ious))
-
-
 def make_dataset(data_root=None):
     """The finished demo Pose3DDataset: crops with detector boxes, segmenter masks, plausibility-filtered."""
     from posepile.preproc.pipeline import load_crop_results
     from posepile.preproc.plausibility import filter_by_plausibility
-    results = load_crop_results(_require(work_dir(data_root) / 'crops', 'crop'))
-    predicted_masks = fileio.load_pickle(_require(work_dir(data_root) / 'masks.pkl', 'segment'))
+    results = load_crop_results(_require(work_dir(data_root) / 'crops', 'video'))
     splits = {TRAIN: [], TEST: []}
     for key, example in results:
-        example.mask = predicted_masks[key]
         splits[TRAIN if key.startswith('train/') else TEST].append(example)
     dataset = Pose3DDataset(scene.joint_info(), splits[TRAIN], None, splits[TEST])
     dataset, report = filter_by_plausibility(dataset)
@@ -445,7 +413,7 @@ def summary_stage(started_at=None, data_root=None, contact_sheet=None, eval_json
     seconds = None if started_at is None else round(time.time() - float(started_at), 1)
     lines = [
         f'frames in:            {frames_in} ({calibration["n_frames"]} x {n_cameras} cameras), '
-        f'{len(_frames_needed(selection)) * n_cameras} extracted after adaptive selection',
+        f'{len(_frames_needed(selection)) * n_cameras} decoded for crops after adaptive selection',
         f'examples kept:        {n_examples} (train {len(dataset.examples[TRAIN])}, '
         f'test {len(dataset.examples[TEST])}); {assoc["matched_to_detection"]} of {assoc["people"]} '
         f'people matched to a detection',
@@ -477,19 +445,13 @@ def main(argv=None):
     p.add_argument('--n-frames', type=int, default=int(os.environ.get('POSEPILE_DEMO_FRAMES', N_FRAMES)))
     p.add_argument('--workers', type=int, default=None)
     sub.add_parser('select-frames')
-    p = sub.add_parser('extract-frames')
-    p.add_argument('--workers', type=int, default=None)
-    p = sub.add_parser('detect')
+    p = sub.add_parser('video', help='one pass per video: detect, associate, crop, segment')
     p.add_argument('--detector', default='hog')
-    add_shard_argument(p)
-    p = sub.add_parser('merge-detections')
-    p.add_argument('--shards', type=int, required=True)
-    p = sub.add_parser('crop')
-    add_shard_argument(p)
-    p.add_argument('--workers', type=int, default=None)
-    p = sub.add_parser('segment')
     p.add_argument('--segmenter', default='grabcut')
+    p.add_argument('--keep-frames', action='store_true', help='also write the selected full frames as JPEGs')
     p.add_argument('--workers', type=int, default=None)
+    add_shard_argument(p)
+    sub.add_parser('report')
     sub.add_parser('assemble')
     sub.add_parser('check-crops')
     p = sub.add_parser('predict-baseline')
@@ -503,16 +465,11 @@ def main(argv=None):
         generate(seed=args.seed, n_frames=args.n_frames, n_workers=args.workers)
     elif args.stage == 'select-frames':
         select_frames_stage()
-    elif args.stage == 'extract-frames':
-        extract_frames_stage(n_workers=args.workers)
-    elif args.stage == 'detect':
-        detect_stage(args.detector, shard=args.shard)
-    elif args.stage == 'merge-detections':
-        merge_detections_stage(args.shards)
-    elif args.stage == 'crop':
-        crop_stage(shard=args.shard, n_workers=args.workers)
-    elif args.stage == 'segment':
-        segment_stage(args.segmenter, n_workers=args.workers)
+    elif args.stage == 'video':
+        video_stage(args.detector, args.segmenter, shard=args.shard, n_workers=args.workers,
+                    keep_frames=args.keep_frames)
+    elif args.stage == 'report':
+        report_stage()
     elif args.stage == 'assemble':
         assemble_stage()
     elif args.stage == 'check-crops':

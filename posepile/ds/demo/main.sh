@@ -18,40 +18,39 @@ py generate --seed 0
 # 2. Adaptive frame selection on the 3D tracks (keep a training frame when some joint moved >= 100 mm)
 py select-frames
 
-# 3. Frames of the selected indices from the videos (frame 0 = annotation row 0), JPEG q95
-py extract-frames
-
-# 4. Person detection, as a 2-shard job (on a cluster: sbatch --array=0-1 with the same command)
-#    Offline default: OpenCV's HOG people detector. The original's YOLOv4: POSEPILE_DETECTOR=darknet:CFG,WEIGHTS
+# 3. One pass per video, as a 2-shard job (on a cluster: sbatch --array=0-1 with the same command): each
+#    camera video is decoded once; in the selected frames people are detected (offline default: OpenCV's
+#    HOG; the original's YOLOv4: POSEPILE_DETECTOR=darknet:CFG,WEIGHTS), detections are associated with the
+#    people, perspective-correct crops are cut straight from the decoded frame (camera turned to the box,
+#    distortion removed, gamma-correct antialiasing) and segmented (offline default: GrabCut seeded by the
+#    skeleton). No full frames are written (--keep-frames writes them).
 n_shards=2
+pids=()
 for i in $(seq 0 $((n_shards - 1))); do
-  py detect --detector "${POSEPILE_DETECTOR:-hog}" --shard "$i/$n_shards" &
+  py video --detector "${POSEPILE_DETECTOR:-hog}" --segmenter "${POSEPILE_SEGMENTER:-grabcut}" \
+    --shard "$i/$n_shards" --workers 1 &
+  pids+=($!)
 done
-wait
-py merge-detections --shards "$n_shards"
+for pid in "${pids[@]}"; do wait "$pid"; done  # each shard's exit status counts (set -e)
 
-# 5. Associate detections with the people, then perspective-correct crops (camera turned to the box,
-#    distortion removed, gamma-correct antialiased resampling)
-py crop
+# 4. Association counts and segmentation IoU against the true masks
+py report
 
-# 6. Person segmentation on the crops (offline default GrabCut seeded by the skeleton)
-py segment --segmenter "${POSEPILE_SEGMENTER:-grabcut}"
-
-# 7. The Pose3DDataset (plausibility-filtered), cached for get_dataset('demo')
+# 5. The Pose3DDataset (plausibility-filtered), cached for get_dataset('demo')
 py assemble
 
-# 8. How well crops line up with their cameras: each crop vs the scene rendered through its camera
+# 6. How well crops line up with their cameras: each crop vs the scene rendered through its camera
 py check-crops
 
-# 9. Barecat archives for training-time random access (resumable), then a full integrity check
+# 7. Barecat archives for training-time random access (resumable), then a full integrity check
 posepile export demo "$DATA_ROOT/demo_barecat"
 posepile verify "$DATA_ROOT/demo_barecat"
 
-# 10. Baseline predictions (ground truth + 30 mm noise per coordinate) and the benchmark evaluation
+# 8. Baseline predictions (ground truth + 30 mm noise per coordinate) and the benchmark evaluation
 py predict-baseline --out "$work/baseline_predictions.npz"
 python -m posepile.ds.demo.eval --pred-path "$work/baseline_predictions.npz" --out-json "$work/eval_results.json"
 
-# 11. A contact sheet of crops with skeletons and tinted masks
+# 9. A contact sheet of crops with skeletons and tinted masks
 posepile show demo --split train --n 48 --out "$DATA_ROOT/demo_contact_sheet.png"
 
 py summary --started-at "$started_at" --contact-sheet "$DATA_ROOT/demo_contact_sheet.png"
