@@ -42,6 +42,7 @@ def test_counts_follow_the_sampling_rules(built):
     assert len(dataset.examples[2]) == n_test
     assert dataset.joint_info.n_joints == 17
     assert _load(data_root, 'h36m_alljoints').joint_info.n_joints == 25
+    assert not list((data_root / 'h36m').glob('*/Images/**/*.jpg'))  # crops straight from the videos
 
 
 def test_joints_in_mm_and_markers_at_the_projected_joints(built):
@@ -82,12 +83,23 @@ def test_eval_reads_the_release(built, tmp_path, monkeypatch):
 
 
 def test_missing_video_is_named_and_skip_broken_builds_the_rest(tmp_path):
+    from posepile.preproc.pipeline import recipe_crop_results
+    from posepile.preproc.video_stage import BrokenVideosError, video_stage_report
     data_root = tmp_path
     fake.write_recipe_release(data_root / 'h36m', realdata=realdata_root(), actions={'S1': {'Directions 1': 12}})
-    (data_root / 'h36m' / 'S1' / 'Videos' / 'Directions 1.58860488.mp4').unlink()
-    with pytest.raises(FileNotFoundError, match='Directions 1.58860488.mp4'):
-        h36m.extract_frames_stage(data_root=data_root)
-    h36m.extract_frames_stage(skip_broken=True, data_root=data_root)
-    tasks = h36m.make_crop_tasks(data_root, skip_broken=True)
-    assert {key.split('/')[3] for key, _, _ in tasks} == {'54138969', '55011271', '60457274'}
-    assert list((data_root / 'h36m' / 'posepile_work').glob('broken_videos_*.json'))
+    video = data_root / 'h36m' / 'S1' / 'Videos' / 'Directions 1.58860488.mp4'
+    saved = video.read_bytes()
+    video.unlink()
+    with pytest.raises(BrokenVideosError, match='Directions 1.58860488.mp4'):
+        h36m.video_stage(n_workers=1, data_root=data_root)
+    h36m.video_stage(n_workers=1, skip_broken=True, data_root=data_root)
+    results = recipe_crop_results('h36m', data_root)
+    assert {key.split('/')[3] for key, _ in results} == {'54138969', '55011271', '60457274'}
+    report = video_stage_report(data_root / 'h36m' / 'posepile_work' / 'crops')
+    assert [s['video'] for s in report['skipped_videos']] == [str(video)]
+    # restoring the file and rerunning redoes exactly that video
+    video.write_bytes(saved)
+    h36m.video_stage(n_workers=1, data_root=data_root)
+    assert {key.split('/')[3] for key, _ in recipe_crop_results('h36m', data_root)} == \
+        {'54138969', '55011271', '58860488', '60457274'}
+    assert not list((data_root / 'h36m').glob('*/Images/**/*.jpg'))  # no full frames were written

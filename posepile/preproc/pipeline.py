@@ -101,6 +101,23 @@ def dataset_crop_stage(name, tasks, shard=None, n_workers=None, data_root=None, 
                           data_root=raw_root(name, data_root).parent, **crop_options)
 
 
+SKIP_BROKEN_OPTION = ('--skip-broken', dict(
+    action='store_true', help='skip broken or missing inputs (reported and listed) instead of failing'))
+KEEP_FRAMES_OPTION = ('--keep-frames', dict(
+    action='store_true', help='also write the selected full frames as JPEGs (inspection, external detectors)'))
+DETECTOR_OPTION = ('--detector', dict(
+    dest='detector_spec', default=None,
+    help='person detector spec (hog, darknet:CFG,WEIGHTS, onnx:MODEL, tf:DIR); default $POSEPILE_DETECTOR'))
+
+
+def dataset_video_stage(name, tasks, shard=None, n_workers=None, data_root=None, subdir='crops', **options):
+    """The one-pass video stage of dataset `name` (posepile.preproc.video_stage.run_video_stage; results in
+    posepile_work/<subdir>, paths relative to DATA_ROOT). `options` go to run_video_stage."""
+    from posepile.preproc.video_stage import run_video_stage
+    return run_video_stage(tasks, work_dir(name, data_root) / subdir, data_root=raw_root(name, data_root).parent,
+                           shard=shard, n_workers=n_workers, **options)
+
+
 def recipe_crop_results(name, data_root=None, subdir='crops'):
     """(key, example) pairs of a recipe's crop stage; a clear error when the stage has not run."""
     crops = work_dir(name, data_root) / subdir

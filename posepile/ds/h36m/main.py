@@ -110,7 +110,8 @@ def load_pose_cdf(path):
 
 
 def image_relpath(subject, action_basename, camera_id, frame_index):
-    """Path (relative to DATA_ROOT) of an extracted full frame; 0-based index = CDF row."""
+    """Path (relative to DATA_ROOT) of a full frame (written only with --keep-frames; the examples' source
+    name before cropping); 0-based index = CDF row."""
     return f'h36m/{subject}/Images/{action_basename}.{camera_id}/frame_{frame_index:06d}.jpg'
 
 
@@ -146,8 +147,6 @@ SELECTION_THRESHOLD_MM = 100
 BOX_EXPANSION = 1.15  # boxes of the projected joints, expanded about their centre
 # S9's 'SittingDown 1', 'Waiting 1' and 'Greeting' have world coordinates shifted by +200 mm in x.
 S9_SHIFTED_ACTIONS = ('SittingDown 1', 'Waiting 1', 'Greeting')
-SKIP_BROKEN_OPTION = ('--skip-broken', dict(
-    action='store_true', help='skip missing/corrupt videos and frames (listed in posepile_work/) instead of failing'))
 JOINTS25_OF_32 = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14, 15, 17, 18, 19, 21, 22, 25, 26, 27, 29, 30, 0]
 JOINT_NAMES25 = ('rhip,rkne,rank,rfoo,rtoe,lhip,lkne,lank,lfoo,ltoe,spin,neck,head,htop,lsho,lelb,lwri,lthu,'
                  'lfin,rsho,relb,rwri,rthu,rfin,pelv')
@@ -206,40 +205,16 @@ def select_frames_stage(data_root=None):
     return selection
 
 
-def _video_jobs(selection, root):
+def _video_jobs(selection):
     return [(subject, action, camera_id, frames) for subject, actions in sorted(selection.items())
             for action, frames in sorted(actions.items()) for camera_id in CAMERA_IDS]
 
 
-@pipeline.cli_options(SKIP_BROKEN_OPTION)
-def extract_frames_stage(shard=None, skip_broken=False, data_root=None):
-    """Selected frames of every video (frame index = CDF row, 0-based) to h36m/<S>/Images/<action>.<cam>/."""
-    from posepile.util import fileio
-    from posepile.util.parallel import parse_shard, shard_items
-    from posepile.util.video import VideoReadError, extract_frames
-    root = raw_root(data_root)
-    selection = select_frames_stage(data_root)
-    index, count = parse_shard(shard)
-    broken = []
-    for subject, action, camera_id, frames in shard_items(_video_jobs(selection, root), index, count):
-        video = root / subject / 'Videos' / f'{action}.{camera_id}.mp4'
-        out_dir = root.parent / Path(image_relpath(subject, action, camera_id, 0)).parent
-        try:
-            if not video.exists():
-                raise FileNotFoundError(f'{video} is missing (extract Videos_{subject}.tgz)')
-            extract_frames(video, out_dir, frames)
-        except (FileNotFoundError, VideoReadError) as e:
-            if not skip_broken:
-                raise
-            logger.warning('skipping: %s', e)
-            broken.append({'video': str(video), 'error': str(e)})
-    if broken:
-        fileio.save_json(broken, work_dir(data_root) / f'broken_videos_{index}_of_{count}.json')
-
-
-def make_crop_tasks(data_root=None, skip_broken=False):
-    """(key, example, crop relpath) for every selected frame and camera whose frame was extracted."""
+def make_video_tasks(data_root=None):
+    """One VideoTask per video: the selected frames (frame index = CDF row, 0-based) and the person in each,
+    with the box of the projected joints x 1.15."""
     from posepile.datasets3d import Pose3DExample
+    from posepile.preproc.video_stage import PersonTask, VideoTask
     from posepile.util import boxes
     root = raw_root(data_root)
     selection = select_frames_stage(data_root)
@@ -248,64 +223,52 @@ def make_crop_tasks(data_root=None, skip_broken=False):
         raise FileNotFoundError(f'{metadata} not found: copy metadata.xml from the official code package')
     cameras = load_cameras(metadata)
     tasks = []
-    for subject, action, camera_id, frames in _video_jobs(selection, root):
-        poses = load_pose_cdf(root / subject / 'MyPoseFeatures' / 'D3_Positions' / f'{action}.cdf')
+    poses_by_video = {}
+    for subject, action, camera_id, frames in _video_jobs(selection):
+        if (subject, action) not in poses_by_video:
+            poses_by_video = {(subject, action): load_pose_cdf(
+                root / subject / 'MyPoseFeatures' / 'D3_Positions' / f'{action}.cdf')}
+        poses = poses_by_video[(subject, action)]
         camera = cameras[(int(subject[1:]), camera_id)]
         split = 'test' if subject in TEST_SUBJECTS else 'train'
+        people = {}
         for frame in frames:
             relpath = image_relpath(subject, action, camera_id, frame)
-            if not (root.parent / relpath).exists():
-                if skip_broken:
-                    continue
-                raise FileNotFoundError(f'{root.parent / relpath} missing: run the extract-frames stage')
             world = poses[frame]
             if split == 'train':
                 world = corrected_world_coords(subject, action, world)
             box = boxes.expand(boxes.bb_of_points(camera.world_to_image(world[JOINTS17_OF_32])), BOX_EXPANSION)
             example = Pose3DExample(relpath, world, box, camera, activity_name=canonical_activity(action),
                                     scene_name=subject)
-            crop_relpath = relpath.replace('h36m/', 'h36m_downscaled/', 1)
-            tasks.append((f'{split}/{subject}/{action}/{camera_id}/{frame:06d}', example, crop_relpath))
+            people[frame] = [PersonTask(f'{split}/{subject}/{action}/{camera_id}/{frame:06d}', example,
+                                        relpath.replace('h36m/', 'h36m_downscaled/', 1))]
+        tasks.append(VideoTask(f'{subject}/{action}.{camera_id}',
+                               str(root / subject / 'Videos' / f'{action}.{camera_id}.mp4'), people,
+                               frame_relpath_pattern=f'h36m/{subject}/Images/{action}.{camera_id}/frame_{{:06d}}.jpg'))
     return tasks
 
 
-@pipeline.cli_options(SKIP_BROKEN_OPTION)
-def crop_stage(shard=None, n_workers=None, skip_broken=False, data_root=None):
-    """Perspective-correct crops around the projected joints."""
-    pipeline.dataset_crop_stage(NAME, make_crop_tasks(data_root, skip_broken), shard, n_workers, data_root)
-
-
-@pipeline.cli_options(('--segmenter', dict(dest='segmenter_spec', default='grabcut')))
-def segment_stage(segmenter_spec='grabcut', data_root=None):
-    """Optional person masks on the crops."""
+@pipeline.cli_options(pipeline.SKIP_BROKEN_OPTION, pipeline.KEEP_FRAMES_OPTION,
+                      ('--segmenter', dict(dest='segmenter_spec', default=None,
+                                           help='also segment the crops (e.g. grabcut); default: no masks')))
+def video_stage(shard=None, n_workers=None, skip_broken=False, keep_frames=False, segmenter_spec=None,
+                data_root=None):
+    """One pass per video: perspective-correct crops around the projected joints of the selected frames
+    (H36M lens model undone), optionally segmented; no full frames unless --keep-frames."""
     from posepile.joint_info import JointInfo
-    from posepile.preproc.pipeline import load_crop_results
-    from posepile.preproc.segmentation import segment_examples_parallel
-    from posepile.util import fileio
-    out_path = work_dir(data_root) / 'masks.pkl'
-    if out_path.exists():
-        return
-    results = load_crop_results(work_dir(data_root) / 'crops')
-    examples = []
-    for _, example in results:
-        example = __import__('copy').copy(example)
-        example.world_coords = example.world_coords[JOINTS17_OF_32]
-        examples.append(example)
-    edges = JointInfo(JOINT_NAMES17, JOINT_EDGES17).stick_figure_edges
-    masks = segment_examples_parallel(examples, segmenter_spec, edges, data_root=raw_root(data_root).parent)
-    fileio.save_pickle({key: m for (key, _), m in zip(results, masks)}, out_path)
+    edges17 = JointInfo(JOINT_NAMES17, JOINT_EDGES17).stick_figure_edges
+    edges32 = [(JOINTS17_OF_32[a], JOINTS17_OF_32[b]) for a, b in edges17]  # examples carry all 32 joints
+    pipeline.dataset_video_stage(NAME, make_video_tasks(data_root), shard, n_workers, data_root,
+                                 skip_broken=skip_broken, keep_frames=keep_frames, segmenter_spec=segmenter_spec,
+                                 joint_edges=edges32)
 
 
 def _make(joint_indices, names, edges, data_root=None):
     from posepile.datasets3d import Pose3DDataset
     from posepile.joint_info import JointInfo
-    from posepile.util import fileio
-    masks_path = work_dir(data_root) / 'masks.pkl'
-    masks = fileio.load_pickle(masks_path) if masks_path.exists() else {}
     splits = {0: [], 2: []}
     for key, example in pipeline.recipe_crop_results(NAME, data_root):
         example.world_coords = example.world_coords[joint_indices]
-        example.mask = masks.get(key)
         splits[0 if key.startswith('train/') else 2].append(example)
     return Pose3DDataset(JointInfo(names, edges), splits[0], None, splits[2])
 
@@ -329,8 +292,7 @@ def assemble_stage(data_root=None):
 
 def main(argv=None):
     pipeline.run_stages(argv, 'python -m posepile.ds.h36m.main', 'Human3.6M stages', {
-        'select-frames': select_frames_stage, 'extract-frames': extract_frames_stage, 'crop': crop_stage,
-        'segment': segment_stage, 'assemble': assemble_stage})
+        'select-frames': select_frames_stage, 'video': video_stage, 'assemble': assemble_stage})
 
 
 if __name__ == '__main__':

@@ -20,14 +20,13 @@ extract_archives "$root/archives" "$root" '*.tgz' '*.tar.gz'
 # 2. Frame selection on the mocap: train every 5th frame + adaptive 100 mm, test every 64th
 py select-frames
 
-# 3. Frames from the videos (frame index = CDF row), JPEG q95
-py extract-frames ${SKIP_BROKEN:+--skip-broken}
+# 3. One pass per video (frame index = CDF row): perspective-correct crops around the projected joints of the
+#    selected frames, straight from the decoded video (H36M lens model undone); person masks on the crops
+#    with POSEPILE_SEGMENT=1. SKIP_BROKEN=1 builds the rest when a video is missing or corrupt (listed).
+options=()
+if [[ "${SKIP_BROKEN:-0}" == 1 ]]; then options+=(--skip-broken); fi
+if [[ "${POSEPILE_SEGMENT:-0}" == 1 ]]; then options+=(--segmenter "${POSEPILE_SEGMENTER:-grabcut}"); fi
+py video ${options[@]+"${options[@]}"}
 
-# 4. Perspective-correct crops around the projected joints (H36M lens model undone)
-py crop ${SKIP_BROKEN:+--skip-broken}
-
-# 5. Optional person masks on the crops (GrabCut by default)
-if [[ "${POSEPILE_SEGMENT:-0}" == 1 ]]; then py segment --segmenter "${POSEPILE_SEGMENTER:-grabcut}"; fi
-
-# 6. The datasets h36m (17 joints) and h36m_alljoints (25 joints) for get_dataset()
+# 4. The datasets h36m (17 joints) and h36m_alljoints (25 joints) for get_dataset()
 py assemble
