@@ -43,6 +43,7 @@ def test_tdhp_recipe_on_fake_release(data_root):
     assert len(dataset.examples[0]) == expected_train > 0
     assert len(dataset.examples[2]) == sum(int(d['valid_frame'].sum()) for d in written.values())
     assert dataset.joint_info.n_joints == 28
+    assert not (root / 'S1' / 'Seq1' / 'Images').exists()  # crops straight from the videos
     train_errors = _marker_errors(data_root, list(dataset.examples[0])[:8], 0.9 * 512)
     test_errors = _marker_errors(data_root, list(dataset.examples[2])[:8], 1500)
     for errors in (train_errors, test_errors):
@@ -54,18 +55,20 @@ def test_tdhp_recipe_on_fake_release(data_root):
 
 
 def test_detections_follow_the_union_rule(data_root):
-    from posepile.util import boxes, fileio
+    from posepile.preproc.video_stage import BoxRule, choose_boxes
+    from posepile.util import boxes
     root = data_root / 'tdhp'
     fake.write_train_sequence(root, n_frames=12)
-    tdhp.extract_frames_stage(data_root=data_root)
-    plain = {key: ex.bbox for key, ex, _ in tdhp.make_crop_tasks(data_root)}
-    # a detection slightly larger than each joint box: the hull replaces the box
-    fake_dets = {}
-    for key, example, _ in tdhp.make_crop_tasks(data_root):
-        x, y, w, h = example.bbox
-        fake_dets[example.image_path] = np.array([[x - 5, y - 8, w + 10, h + 4, 0.9]], np.float32)
-    fileio.save_pickle(fake_dets, root / 'posepile_work' / 'detections.pkl')
-    with_dets = {key: ex.bbox for key, ex, _ in tdhp.make_crop_tasks(data_root)}
-    for key, box in plain.items():
-        expected = boxes.hull(np.array([box[0] - 5, box[1] - 8, box[2] + 10, box[3] + 4]), box)
-        np.testing.assert_allclose(with_dets[key], expected, atol=1e-3)
+    people = [p for task in tdhp.make_video_tasks(data_root) for frame in task.frames.values() for p in frame]
+    assert people
+    for person in people:
+        box = np.asarray(person.example.bbox, np.float64)
+        # a detection slightly larger than the joint box: the hull replaces the box
+        larger = np.array([[box[0] - 5, box[1] - 8, box[2] + 10, box[3] + 4, 0.9]], np.float32)
+        chosen, = choose_boxes([person], larger, BoxRule('3dhp', min_iou=0.5))
+        np.testing.assert_allclose(chosen, boxes.hull(larger[0, :4], box), atol=1e-3)
+        # a confident detection elsewhere: the hull would not overlap enough, the joint box stays
+        far = np.array([[box[0] + 3 * box[2], box[1], box[2], box[3], 0.95], [*larger[0, :4], 0.5]], np.float32)
+        chosen, = choose_boxes([person], far, BoxRule('3dhp', min_iou=0.5))
+        np.testing.assert_allclose(chosen, box, atol=1e-3)
+        assert choose_boxes([person], np.zeros((0, 5)), BoxRule('3dhp', min_iou=0.5))[0] is not None

@@ -223,46 +223,15 @@ def select_frames_stage(data_root=None):
     return selection
 
 
-def extract_frames_stage(shard=None, cameras=TRAIN_CAMERAS, data_root=None):
-    from posepile.util.parallel import parse_shard, shard_items
-    from posepile.util.video import extract_frames
-    root = raw_root(data_root)
-    selection = select_frames_stage(data_root)
-    jobs = [(key, c) for key in sorted(selection) for c in cameras]
-    index, count = parse_shard(shard)
-    for key, camera_index in shard_items(jobs, index, count):
-        subject, sequence = key.split('/')
-        video = root / subject / sequence / 'imageSequence' / f'video_{camera_index}.avi'
-        if not video.exists():
-            raise FileNotFoundError(f'{video} is missing')
-        out_dir = root.parent / Path(train_frame_relpath(subject, sequence, camera_index, 0)).parent
-        extract_frames(video, out_dir, selection[key])
-
-
-@pipeline.cli_options(('--detector', dict(dest='detector_spec', default='hog')))
-def detect_stage(detector_spec='hog', shard=None, data_root=None):
-    """Optional person detection on the training frames (then boxes follow 3DHP's union rule)."""
-    from posepile.preproc.detection import run_detection_stage
-    selection = select_frames_stage(data_root)
-    relpaths = [train_frame_relpath(*key.split('/'), c, f) for key, frames in sorted(selection.items())
-                for c in TRAIN_CAMERAS for f in frames]
-    run_detection_stage(raw_root(data_root).parent, relpaths, work_dir(data_root) / 'detections.pkl',
-                        detector_spec, shard=shard)
-
-
-def make_crop_tasks(data_root=None, cameras=TRAIN_CAMERAS):
-    """Crop tasks; training boxes are the joint boxes, or with detections (detect stage) 3DHP's rule: the
-    hull of the most confident detection and the joint box when that hull still overlaps the joint box
-    with IoU > 0.5."""
+def make_video_tasks(data_root=None, cameras=TRAIN_CAMERAS):
+    """One VideoTask per training sequence and camera (imageSequence/video_N.avi, frame i = annot row i):
+    the selected frames where >= 1/3 of the joints are in view, with the joint box x 1.15 (clipped)."""
     from posepile.datasets3d import Pose3DExample
-    from posepile.preproc.association import box_union_rule_3dhp
-    from posepile.util import boxes, fileio
+    from posepile.preproc.video_stage import PersonTask, VideoTask
+    from posepile.util import boxes
     root = raw_root(data_root)
-    selection = select_frames_stage(data_root)
-    detections_path = work_dir(data_root) / 'detections.pkl'
-    detections = fileio.load_pickle(detections_path) if detections_path.exists() else None
     tasks = []
-    for key, frames in sorted(selection.items()):
+    for key, frames in sorted(select_frames_stage(data_root).items()):
         subject, sequence = key.split('/')
         folder = root / subject / sequence
         all_cameras = load_train_cameras(folder / 'camera.calibration')
@@ -271,6 +240,7 @@ def make_crop_tasks(data_root=None, cameras=TRAIN_CAMERAS):
         for camera_index in cameras:
             camera = all_cameras[camera_index]
             width, height = sizes[camera_index]
+            people = {}
             for frame in frames:
                 world = camera.camera_to_world(annot3[camera_index][frame])
                 pixels = camera.world_to_image(world)
@@ -280,12 +250,38 @@ def make_crop_tasks(data_root=None, cameras=TRAIN_CAMERAS):
                 box = boxes.intersection(boxes.expand(boxes.bb_of_points(pixels[inside]), BOX_EXPANSION),
                                          boxes.full_box((height, width)))
                 relpath = train_frame_relpath(subject, sequence, camera_index, frame)
-                if detections is not None and relpath in detections:
-                    box = box_union_rule_3dhp(box, detections[relpath])
                 example = Pose3DExample(relpath, world, box, camera, scene_name=f'{subject}/{sequence}')
-                crop = relpath.replace('tdhp/', 'tdhp_downscaled/', 1)
-                tasks.append((f'0/{subject}/{sequence}/{camera_index:02d}/{frame:06d}', example, crop))
-    # the test set as the TEST split (valid frames; univ_annot3 kept as univ_coords)
+                people[frame] = [PersonTask(f'0/{subject}/{sequence}/{camera_index:02d}/{frame:06d}', example,
+                                            relpath.replace('tdhp/', 'tdhp_downscaled/', 1))]
+            tasks.append(VideoTask(
+                f'{subject}/{sequence}/video_{camera_index}',
+                str(folder / 'imageSequence' / f'video_{camera_index}.avi'), people,
+                frame_relpath_pattern=f'tdhp/{subject}/{sequence}/Images/video_{camera_index}/frame_{{:06d}}.jpg'))
+    return tasks
+
+
+@pipeline.cli_options(pipeline.DETECTOR_OPTION, pipeline.SKIP_BROKEN_OPTION, pipeline.KEEP_FRAMES_OPTION)
+def video_stage(shard=None, n_workers=None, detector_spec=None, skip_broken=False, keep_frames=False,
+                data_root=None):
+    """Training crops, one pass per video. With a detector (--detector or $POSEPILE_DETECTOR) boxes follow
+    3DHP's rule: the hull of the most confident detection and the joint box, when that hull still overlaps
+    the joint box with IoU > 0.5; else the joint box."""
+    import os
+
+    from posepile.preproc.video_stage import BoxRule
+    detector_spec = detector_spec or os.environ.get('POSEPILE_DETECTOR') or None
+    rule = BoxRule('3dhp', min_iou=0.5) if detector_spec else BoxRule('gt')
+    pipeline.dataset_video_stage(NAME, make_video_tasks(data_root), shard, n_workers, data_root,
+                                 subdir='crops_train', box_rule=rule, detector_spec=detector_spec,
+                                 skip_broken=skip_broken, keep_frames=keep_frames)
+
+
+def make_test_crop_tasks(data_root=None):
+    """The test set as the TEST split (valid frames of TS1-TS6 images; univ_annot3 kept as univ_coords)."""
+    from posepile.datasets3d import Pose3DExample
+    from posepile.util import boxes
+    root = raw_root(data_root)
+    tasks = []
     for sequence in TEST_SEQUENCES:
         path = root / sequence / 'annot_data.mat'
         if not path.exists():
@@ -301,8 +297,6 @@ def make_crop_tasks(data_root=None, cameras=TRAIN_CAMERAS):
                                     activity_name=ACTIVITY_NAMES[annotations['activity'][i] - 1])
             crop = relpath.replace('tdhp/', 'tdhp_downscaled/', 1)
             tasks.append((f'2/{sequence}/{int(i):06d}', example, crop))
-    if not tasks:
-        raise FileNotFoundError(f'no MPI-INF-3DHP training sequences or test set under {root}')
     return tasks
 
 
@@ -318,14 +312,14 @@ def _train_image_sizes(path):
 
 @pipeline.cli_options(('--color-correct-test', dict(
     action='store_true', help="the original's gamma + white balance fix of the green-tinted test images")))
-def crop_stage(shard=None, n_workers=None, color_correct_test=False, data_root=None):
-    """Crops; with color_correct_test the test images get the original's gamma + white-balance fix."""
-    tasks = make_crop_tasks(data_root)
-    for subset, adjust in (('train', False), ('test', color_correct_test)):
-        subset_tasks = [t for t in tasks if t[0].startswith('0/' if subset == 'train' else '2/')]
-        if subset_tasks:
-            pipeline.dataset_crop_stage(NAME, subset_tasks, shard, n_workers, data_root, subdir=f'crops_{subset}',
-                                        image_adjustments_3dhp=adjust)
+def test_crop_stage(shard=None, n_workers=None, color_correct_test=False, data_root=None):
+    """Crops of the test set images; with --color-correct-test the original's gamma + white-balance fix."""
+    tasks = make_test_crop_tasks(data_root)
+    if tasks:
+        pipeline.dataset_crop_stage(NAME, tasks, shard, n_workers, data_root, subdir='crops_test',
+                                    image_adjustments_3dhp=color_correct_test)
+    else:
+        logger.info('no test set under %s', raw_root(data_root))
 
 
 def make_dataset(data_root=None):
@@ -346,7 +340,8 @@ def make_dataset(data_root=None):
                         setattr(example, attr, full)
                 splits[split].append(example)
     if not splits[0] and not splits[2]:
-        raise FileNotFoundError(f'{work_dir(data_root)}: no crops; run the crop stage of posepile/ds/tdhp/main.sh')
+        raise FileNotFoundError(f'{work_dir(data_root)}: no crops; run the video and crop-test stages of '
+                                'posepile/ds/tdhp/main.sh')
     return Pose3DDataset(JointInfo(ALL_JOINT_NAMES, ALL_JOINT_EDGES), splits[0], None, splits[2])
 
 
@@ -357,8 +352,8 @@ def assemble(data_root=None):
 
 def main(argv=None):
     pipeline.run_stages(argv, 'python -m posepile.ds.tdhp.main', 'MPI-INF-3DHP stages', {
-        'select-frames': select_frames_stage, 'extract-frames': extract_frames_stage, 'detect': detect_stage,
-        'crop': crop_stage, 'assemble': assemble})
+        'select-frames': select_frames_stage, 'video': video_stage, 'crop-test': test_crop_stage,
+        'assemble': assemble})
 
 
 if __name__ == '__main__':

@@ -16,16 +16,15 @@ extract_archives "$root/archives" "$root" '*.zip'
 # 2. Training frames: every 5th, then adaptive 100 mm
 py select-frames
 
-# 3. Frames of the 8 training cameras from imageSequence/video_N.avi
-py extract-frames
+# 3. Training crops, one pass per video (imageSequence/video_N.avi of the 8 training cameras; frame i =
+#    annotation row i); no full frames are written. With a person detector boxes follow 3DHP's union rule;
+#    the original's YOLOv4: POSEPILE_DETECTOR=darknet:yolov4.cfg,yolov4.weights. SKIP_BROKEN=1 builds the
+#    rest when a video is broken (listed).
+py video $([[ "${SKIP_BROKEN:-0}" == 1 ]] && echo --skip-broken)
 
-# 4. Optional person detection (boxes then follow 3DHP's union rule). The original's YOLOv4:
-#    POSEPILE_DETECTOR=darknet:yolov4.cfg,yolov4.weights
-if [[ -n "${POSEPILE_DETECTOR:-}" ]]; then py detect --detector "$POSEPILE_DETECTOR"; fi
+# 4. Test set crops from its images (test cameras from the .calib files). TDHP_COLOR_CORRECT=1 applies the
+#    original's fix of the green-tinted test images.
+py crop-test $([[ "${TDHP_COLOR_CORRECT:-0}" == 1 ]] && echo --color-correct-test)
 
-# 5. Crops (training cameras from camera.calibration; test cameras from the .calib files). Add
-#    --color-correct-test for the original's fix of the green-tinted test images.
-py crop ${TDHP_COLOR_CORRECT:+--color-correct-test}
-
-# 6. The dataset (train + test as TEST) for get_dataset('tdhp')
+# 5. The dataset (train + test as TEST) for get_dataset('tdhp')
 py assemble
