@@ -143,38 +143,28 @@ def hd_cameras_with_video(root, sequence):
 
 
 def frame_relpath(sequence, camera_name, frame):
+    """A full HD frame's path (written only with --keep-frames; the examples' source name)."""
     return f'panoptic/{sequence}/hdImgs/{camera_name}/{camera_name}_{frame:08d}.jpg'
 
 
-def extract_frames_stage(shard=None, data_root=None):
-    from posepile.util.parallel import parse_shard, shard_items
-    from posepile.util.video import extract_frames
-    root = raw_root(data_root)
-    selection = select_frames_stage(data_root)
-    jobs = [(s, c) for s in sorted(selection) for c in hd_cameras_with_video(root, s)]
-    index, count = parse_shard(shard)
-    for sequence, camera_name in shard_items(jobs, index, count):
-        frames = sorted(int(f) for f in selection[sequence])
-        out_dir = root.parent / Path(frame_relpath(sequence, camera_name, 0)).parent
-        extract_frames(root / sequence / 'hdVideos' / f'hd_{camera_name}.mp4', out_dir, frames,
-                       name_pattern=f'{camera_name}_{{:08d}}.jpg')
-
-
-def make_crop_tasks(data_root=None):
+def make_video_tasks(data_root=None):
+    """One VideoTask per sequence and HD camera (body3DScene index = HD frame index): every selected person
+    with >= 6 joints in view, box = joints in view x 1.25 (clipped)."""
     from posepile.datasets3d import Pose3DExample
+    from posepile.preproc.video_stage import PersonTask, VideoTask
     from posepile.util import boxes
     root = raw_root(data_root)
     selection = select_frames_stage(data_root)
     tasks = []
     for sequence, per_frame in sorted(selection.items()):
         tracks = load_tracks(root, sequence)
-        cameras = hd_cameras_with_video(root, sequence)
         calibration = _load_json(root / sequence / f'calibration_{sequence}.json')
         resolution = {c['name']: c['resolution'] for c in calibration['cameras']}
-        for frame_str, body_ids in sorted(per_frame.items(), key=lambda kv: int(kv[0])):
-            frame = int(frame_str)
-            for camera_name, camera in cameras.items():
-                width, height = resolution[camera_name]
+        for camera_name, camera in hd_cameras_with_video(root, sequence).items():
+            width, height = resolution[camera_name]
+            people = {}
+            for frame_str, body_ids in sorted(per_frame.items(), key=lambda kv: int(kv[0])):
+                frame = int(frame_str)
                 for body_id in body_ids:
                     world = tracks[body_id][frame]
                     pixels = camera.world_to_image(world)
@@ -186,13 +176,28 @@ def make_crop_tasks(data_root=None):
                     relpath = frame_relpath(sequence, camera_name, frame)
                     example = Pose3DExample(relpath, world, box, camera, scene_name=sequence)
                     crop = relpath.replace('panoptic/', 'panoptic_downscaled/', 1).replace('.jpg', f'_{body_id}.jpg')
-                    tasks.append((f'{sequence}/{camera_name}/{frame:08d}/{body_id}', example, crop))
+                    people.setdefault(frame, []).append(
+                        PersonTask(f'{sequence}/{camera_name}/{frame:08d}/{body_id}', example, crop))
+            pattern = f'panoptic/{sequence}/hdImgs/{camera_name}/{camera_name}_{{:08d}}.jpg'
+            tasks.append(VideoTask(f'{sequence}/{camera_name}', str(root / sequence / 'hdVideos' /
+                                                                    f'hd_{camera_name}.mp4'),
+                                   people, frame_relpath_pattern=pattern))
     return tasks
 
 
-def crop_stage(shard=None, n_workers=None, data_root=None):
-    """Crops of every person with >= 6 joints in view of each HD camera."""
-    pipeline.dataset_crop_stage(NAME, make_crop_tasks(data_root), shard, n_workers, data_root)
+@pipeline.cli_options(pipeline.DETECTOR_OPTION, pipeline.SKIP_BROKEN_OPTION, pipeline.KEEP_FRAMES_OPTION)
+def video_stage(shard=None, n_workers=None, detector_spec=None, skip_broken=False, keep_frames=False,
+                data_root=None):
+    """Crops of every person with >= 6 joints in view of each HD camera, one pass per video. With a detector
+    (--detector or $POSEPILE_DETECTOR) the paper's rule: Hungarian assignment at IoU > 0.1 with detections
+    less than 2x the joint box's area; unmatched people keep the joint box."""
+    import os
+
+    from posepile.preproc.video_stage import BoxRule
+    detector_spec = detector_spec or os.environ.get('POSEPILE_DETECTOR') or None
+    rule = BoxRule('hungarian', min_iou=0.1, max_area_ratio=2.0) if detector_spec else BoxRule('gt')
+    pipeline.dataset_video_stage(NAME, make_video_tasks(data_root), shard, n_workers, data_root, box_rule=rule,
+                                 detector_spec=detector_spec, skip_broken=skip_broken, keep_frames=keep_frames)
 
 
 def make_dataset(data_root=None):
@@ -212,8 +217,7 @@ def assemble(data_root=None):
 def main(argv=None):
     pipeline.run_stages(argv, 'python -m posepile.ds.panoptic.main', 'CMU Panoptic stages', {
         'select-frames': select_frames_stage,
-        'extract-frames': extract_frames_stage,
-        'crop': crop_stage,
+        'video': video_stage,
         'assemble': assemble,
     })
 

@@ -18,11 +18,11 @@ done
 # 2. Adaptive selection per person (100 mm)
 py select-frames
 
-# 3. HD frames of the selected indices (body3DScene index = HD frame index)
-py extract-frames
+# 3. One pass per HD video (body3DScene index = HD frame index): crops of every selected person with >= 6
+#    joints in view; with POSEPILE_DETECTOR set, detections are associated with the people (Hungarian,
+#    IoU > 0.1, detection area < 2x the joint box). No full frames are written. SKIP_BROKEN=1 builds the
+#    rest when a video is broken (listed).
+py video $([[ "${SKIP_BROKEN:-0}" == 1 ]] && echo --skip-broken)
 
-# 4. Crops of every person with >= 6 joints in view of each HD camera
-py crop
-
-# 5. The dataset for get_dataset('panoptic')
+# 4. The dataset for get_dataset('panoptic')
 py assemble
