@@ -96,7 +96,8 @@ def load_mocap(path):
 
 
 def frame_relpath(split, subject, clip, camera, frame_index):
-    """Path relative to DATA_ROOT of a frame extracted from a clip video; index = 50 fps mocap row."""
+    """Path relative to DATA_ROOT of a full frame of a clip video (written only with --keep-frames; the
+    examples' source name); index = 50 fps mocap row."""
     return f'aspset/{split_folder(split)}/frames/{subject}/{subject}-{clip}-{camera}/frame_{frame_index:06d}.jpg'
 
 
@@ -156,22 +157,11 @@ def select_frames_stage(data_root=None):
     return selection
 
 
-def extract_frames_stage(shard=None, data_root=None):
-    from posepile.util.parallel import parse_shard, shard_items
-    from posepile.util.video import extract_frames
-    root = raw_root(data_root)
-    selection = select_frames_stage(data_root)
-    index, count = parse_shard(shard)
-    for subject, clip, split, camera in shard_items(list(_clip_jobs(root)), index, count):
-        video = root / split_folder(split) / 'videos' / subject / f'{subject}-{clip}-{camera}.mkv'
-        if not video.exists():
-            raise FileNotFoundError(f'{video} is missing')
-        out_dir = root.parent / Path(frame_relpath(split, subject, clip, camera, 0)).parent
-        extract_frames(video, out_dir, selection[f'{subject}-{clip}'])
-
-
-def make_crop_tasks(data_root=None):
+def make_video_tasks(data_root=None):
+    """One VideoTask per clip video (frame i = 50 fps mocap row i): the selected frames with the shipped
+    person box of that frame."""
     from posepile.datasets3d import Pose3DExample
+    from posepile.preproc.video_stage import PersonTask, VideoTask
     root = raw_root(data_root)
     selection = select_frames_stage(data_root)
     tasks = []
@@ -181,6 +171,7 @@ def make_crop_tasks(data_root=None):
         camera = load_camera(folder / 'cameras' / subject / f'{subject}-{camera_name}.json')
         camera.world_up = np.array([0.0, -1.0, 0.0])  # the mocap world is y-down
         boxes_xywh = load_boxes(folder / 'boxes' / subject / f'{subject}-{clip}-{camera_name}.csv')
+        people = {}
         for frame in selection[f'{subject}-{clip}']:
             if frame >= len(boxes_xywh):
                 raise ASPsetFormatError(f'{subject}-{clip}-{camera_name}: no box for frame {frame} '
@@ -188,14 +179,20 @@ def make_crop_tasks(data_root=None):
             relpath = frame_relpath(split, subject, clip, camera_name, frame)
             example = Pose3DExample(relpath, mocap[frame], boxes_xywh[frame], camera, scene_name=subject,
                                     activity_name=clip)
-            crop = relpath.replace('aspset/', 'aspset_downscaled/', 1)
-            tasks.append((f'{SPLIT_IDS[split]}/{subject}-{clip}-{camera_name}/{frame:06d}', example, crop))
+            people[frame] = [PersonTask(f'{SPLIT_IDS[split]}/{subject}-{clip}-{camera_name}/{frame:06d}', example,
+                                        relpath.replace('aspset/', 'aspset_downscaled/', 1))]
+        pattern = frame_relpath(split, subject, clip, camera_name, 0).replace('frame_000000', 'frame_{:06d}')
+        tasks.append(VideoTask(f'{subject}-{clip}-{camera_name}',
+                               str(folder / 'videos' / subject / f'{subject}-{clip}-{camera_name}.mkv'), people,
+                               frame_relpath_pattern=pattern))
     return tasks
 
 
-def crop_stage(shard=None, n_workers=None, data_root=None):
-    """Crops around the shipped person boxes."""
-    pipeline.dataset_crop_stage(NAME, make_crop_tasks(data_root), shard, n_workers, data_root)
+@pipeline.cli_options(pipeline.SKIP_BROKEN_OPTION, pipeline.KEEP_FRAMES_OPTION)
+def video_stage(shard=None, n_workers=None, skip_broken=False, keep_frames=False, data_root=None):
+    """Crops around the shipped person boxes, one pass per clip video."""
+    pipeline.dataset_video_stage(NAME, make_video_tasks(data_root), shard, n_workers, data_root,
+                                 skip_broken=skip_broken, keep_frames=keep_frames)
 
 
 def make_dataset(data_root=None):
@@ -215,8 +212,7 @@ def assemble(data_root=None):
 def main(argv=None):
     pipeline.run_stages(argv, 'python -m posepile.ds.aspset.main', 'ASPset-510 stages', {
         'select-frames': select_frames_stage,
-        'extract-frames': extract_frames_stage,
-        'crop': crop_stage,
+        'video': video_stage,
         'assemble': assemble,
     })
 

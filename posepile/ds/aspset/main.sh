@@ -11,11 +11,10 @@ py() { python -m posepile.ds.aspset.main "$@"; }
 # 1. Frame selection on the mocap: train/val adaptive 100 mm, test every 5th frame (10 fps)
 py select-frames
 
-# 2. Frames from the clip videos (index = 50 fps mocap row)
-py extract-frames
+# 2. One pass per clip video (frame index = 50 fps mocap row): crops around the shipped person boxes (world
+#    is y-down: crops are upright in that frame); no full frames are written. SKIP_BROKEN=1 builds the rest
+#    when a video is broken (listed).
+py video $([[ "${SKIP_BROKEN:-0}" == 1 ]] && echo --skip-broken)
 
-# 3. Crops around the shipped person boxes (world is y-down: crops are upright in that frame)
-py crop
-
-# 4. The dataset for get_dataset('aspset')
+# 3. The dataset for get_dataset('aspset')
 py assemble

@@ -105,19 +105,11 @@ def select_frames_stage(data_root=None):
     return selection
 
 
-def extract_frames_stage(shard=None, data_root=None):
-    from posepile.util.parallel import parse_shard, shard_items
-    from posepile.util.video import extract_frames
-    root = raw_root(data_root)
-    selection = select_frames_stage(data_root)
-    index, count = parse_shard(shard)
-    for clip in shard_items(sorted(selection), index, count):
-        out_dir = root.parent / Path(frame_relpath(clip, 0)).parent
-        extract_frames(root / f'{clip}.mp4', out_dir, selection[clip], transform=lambda f: f[:, ::-1])
-
-
-def make_crop_tasks(data_root=None):
+def make_video_tasks(data_root=None):
+    """One VideoTask per clip: the selected frames (mirrored back when decoded), each with the person's mask
+    and box from the part segmentation; frames without a visible person are left out."""
     from posepile.datasets3d import Pose3DExample
+    from posepile.preproc.video_stage import PersonTask, VideoTask
     from posepile.util import masks
     root = raw_root(data_root)
     selection = select_frames_stage(data_root)
@@ -127,6 +119,7 @@ def make_crop_tasks(data_root=None):
         camera = mirrored_camera(camera_from_location(info['camLoc']))
         joints = load_joints3d_mm(info)
         segm = load_info(root / f'{clip}_segm.mat')
+        people = {}
         for frame in selection.get(clip, []):
             key = f'segm_{frame + 1}'
             if key not in segm:
@@ -136,19 +129,23 @@ def make_crop_tasks(data_root=None):
                 n_empty += 1
                 continue
             rle = masks.encode(mask)
-            box = masks.to_bbox(rle)
-            example = Pose3DExample(frame_relpath(clip, frame), joints[frame], box, camera, mask=rle,
+            example = Pose3DExample(frame_relpath(clip, frame), joints[frame], masks.to_bbox(rle), camera, mask=rle,
                                     scene_name=clip.split('/')[2])
             crop = frame_relpath(clip, frame).replace('surreal/frames/', 'surreal_downscaled/', 1)
-            tasks.append((f'{SPLITS[split]}/{clip}/{frame:06d}', example, crop))
+            people[frame] = [PersonTask(f'{SPLITS[split]}/{clip}/{frame:06d}', example, crop)]
+        tasks.append(VideoTask(clip, str(root / f'{clip}.mp4'), people, horizontal_flip=True,
+                               frame_relpath_pattern=f'surreal/frames/{clip}/frame_{{:06d}}.jpg'))
     if n_empty:
-        logger.info('skipped %d frames without a visible person', n_empty)
+        logger.info('left out %d frames without a visible person', n_empty)
     return tasks
 
 
-def crop_stage(shard=None, n_workers=None, data_root=None):
-    """Masks and boxes from the part segmentation, then crops."""
-    pipeline.dataset_crop_stage(NAME, make_crop_tasks(data_root), shard, n_workers, data_root)
+@pipeline.cli_options(pipeline.SKIP_BROKEN_OPTION, pipeline.KEEP_FRAMES_OPTION)
+def video_stage(shard=None, n_workers=None, skip_broken=False, keep_frames=False, data_root=None):
+    """Crops, one pass per clip, frames mirrored back (the released videos are mirrored); masks and boxes
+    from the part segmentation."""
+    pipeline.dataset_video_stage(NAME, make_video_tasks(data_root), shard, n_workers, data_root,
+                                 skip_broken=skip_broken, keep_frames=keep_frames)
 
 
 def make_dataset(data_root=None):
@@ -168,8 +165,7 @@ def assemble(data_root=None):
 def main(argv=None):
     pipeline.run_stages(argv, 'python -m posepile.ds.surreal.main', 'SURREAL stages', {
         'select-frames': select_frames_stage,
-        'extract-frames': extract_frames_stage,
-        'crop': crop_stage,
+        'video': video_stage,
         'assemble': assemble,
     })
 

@@ -10,11 +10,10 @@ py() { python -m posepile.ds.surreal.main "$@"; }
 # 1. Adaptive frame selection per clip (a joint moved >= 100 mm)
 py select-frames
 
-# 2. Frames from the clips, mirrored back (the released videos are mirrored)
-py extract-frames
+# 2. One pass per clip: frames decoded and mirrored back (the released videos are mirrored), masks and boxes
+#    from the part segmentation (_segm.mat), crops; no full frames are written. SKIP_BROKEN=1 builds the
+#    rest when a clip is broken (listed).
+py video $([[ "${SKIP_BROKEN:-0}" == 1 ]] && echo --skip-broken)
 
-# 3. Masks and boxes from the part segmentation (_segm.mat), then crops
-py crop
-
-# 4. The dataset for get_dataset('surreal')
+# 3. The dataset for get_dataset('surreal')
 py assemble
