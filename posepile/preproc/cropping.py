@@ -230,7 +230,10 @@ def make_efficient_example(example, new_image_relpath, *, further_expansion_fact
     return new_example
 
 
-# Workers that make crops must not each spawn a full set of OpenCV threads.
+# Workers that make crops must not each spawn a full set of OpenCV and BLAS threads: the per-crop matrix
+# products are small, and BLAS threads competing with the other workers made them 6x slower (measured).
 def limit_threads_for_worker():
+    from threadpoolctl import threadpool_limits
     cv2.setNumThreads(1)
     os.environ.setdefault('OMP_NUM_THREADS', '1')
+    threadpool_limits(1)

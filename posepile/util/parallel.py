@@ -50,7 +50,9 @@ def default_n_workers():
 
 def _init_worker():
     import cv2
+    from threadpoolctl import threadpool_limits
     cv2.setNumThreads(1)
+    threadpool_limits(1)  # one BLAS thread per worker process: the workers already fill the cores
 
 
 def parallel_map(fn, items, n_workers=None, desc=None, chunksize=1):
