@@ -50,7 +50,14 @@ def cmd_eval(args, rest):
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
+    """The `posepile` command; a failure ends as one line on stderr and exit status 1 (--verbose or
+    POSEPILE_DEBUG=1 show the traceback)."""
+    from posepile.util.errors import run_cli
+    return run_cli(_main, argv, prog='posepile')
+
+
+def _main(argv):
+    argv = list(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s %(levelname)s: %(message)s')
     parser = argparse.ArgumentParser(
         prog='posepile', description='Build 3D human pose datasets from raw releases and score benchmarks.')

@@ -135,3 +135,62 @@ def test_extract_archives_once_per_archive(tmp_path):
     assert run_bash(f'extract_archives "{archives}" "{dest}"', tmp_path).returncode == 0
     assert (dest / 'x/1.txt').read_bytes() == b'changed'
     assert run_bash(f'extract_archives "{tmp_path / "none"}" "{dest}"', tmp_path).returncode == 0
+
+
+def _targz(path, files):
+    with tarfile.open(path, 'w:gz') as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def _noise(n, seed):
+    import numpy as np
+    return np.random.default_rng(seed).integers(0, 256, n, dtype=np.uint8).tobytes()  # incompressible
+
+
+def test_a_broken_archive_that_is_not_the_last_fails_the_loop(tmp_path):
+    archives = tmp_path / 'archives'
+    archives.mkdir()
+    _targz(archives / 'a_subject1.tar.gz', {'S1/data.bin': _noise(200_000, 1)})
+    _targz(archives / 'b_subject2.tar.gz', {'S2/data.bin': _noise(200_000, 2)})
+    good = (archives / 'a_subject1.tar.gz').read_bytes()
+    (archives / 'a_subject1.tar.gz').write_bytes(good[:len(good) // 2])  # truncated download
+    result = run_bash(f'extract_archives "{archives}" "{tmp_path / "out"}"; echo reached', tmp_path)
+    assert result.returncode != 0 and 'reached' not in result.stdout
+    assert 'a_subject1.tar.gz' in result.stderr and 'truncated or corrupt' in result.stderr
+    assert (tmp_path / 'out' / 'S2' / 'data.bin').stat().st_size == 200_000  # the others were extracted
+    assert not (tmp_path / 'out' / 'S1').exists()  # nothing partial
+    assert not list(tmp_path.glob('.extract-*'))
+    # SKIP_BROKEN=1 reports and goes on
+    result = run_bash(f'extract_archives "{archives}" "{tmp_path / "out"}"; echo reached', tmp_path,
+                      {'SKIP_BROKEN': '1'})
+    assert result.returncode == 0 and 'reached' in result.stdout and 'a_subject1.tar.gz' in result.stderr
+    # the repaired archive is extracted by a plain rerun; the finished one is not extracted again
+    (archives / 'a_subject1.tar.gz').write_bytes(good)
+    (tmp_path / 'out' / 'S2' / 'data.bin').write_bytes(b'kept')
+    assert run_bash(f'extract_archives "{archives}" "{tmp_path / "out"}"', tmp_path).returncode == 0
+    assert (tmp_path / 'out' / 'S1' / 'data.bin').stat().st_size == 200_000
+    assert (tmp_path / 'out' / 'S2' / 'data.bin').read_bytes() == b'kept'
+
+
+def test_free_space_and_disk_full_are_reported_with_the_path(tmp_path, monkeypatch):
+    import errno
+    import shutil as shutil_module
+
+    from posepile.util import archives
+    _targz(tmp_path / 'x.tar.gz', {'big/part.bin': _noise(100_000, 3)})
+    usage = shutil_module.disk_usage(tmp_path)
+    monkeypatch.setattr(archives.shutil, 'disk_usage', lambda p: usage._replace(free=50_000))
+    with pytest.raises(archives.ArchiveError, match=r'x\.tar\.gz: not enough free space .* needs 0\.00 GB'):
+        archives.extract_safely(tmp_path / 'x.tar.gz', tmp_path / 'out')
+    monkeypatch.undo()
+
+    def disk_full(self, path, **kwargs):
+        raise OSError(errno.ENOSPC, 'No space left on device', str(Path(path) / 'big' / 'part.bin'))
+    monkeypatch.setattr(archives.tarfile.TarFile, 'extractall', disk_full)
+    with pytest.raises(archives.ArchiveError, match=r'x\.tar\.gz: disk full while extracting \(writing .*part\.bin'):
+        archives.extract_safely(tmp_path / 'x.tar.gz', tmp_path / 'out')
+    assert not any((tmp_path / 'out').iterdir())
+    assert not list(tmp_path.glob('.extract-*'))

@@ -63,99 +63,47 @@ download_verified() {
 }
 
 # extract_safely ARCHIVE DIR
-# Extracts a .tar, .tar.gz/.tgz, .tar.bz2, .tar.xz or .zip into DIR after checking every member: absolute
-# paths, '..' components, links pointing outside DIR and device/fifo entries are refused, and then NOTHING
-# is extracted. Extraction goes to a temporary folder inside DIR's parent, then moves into DIR.
+# Extracts a .tar, .tar.gz/.tgz, .tar.bz2, .tar.xz or .zip into DIR (posepile/util/archives.py): unsafe
+# members (absolute paths, '..', links leaving DIR, devices/fifos) refuse the whole archive; free space is
+# checked first; the result is checked against the archive's listing; a truncated archive or a full disk
+# is reported in one line naming the file, and nothing partial is left behind.
 extract_safely() {
-  local archive="$1" dest="$2"
-  if [[ ! -f "$archive" ]]; then
-    echo "extract_safely: archive not found: $archive" >&2
-    return 1
-  fi
-  mkdir -p "$dest"
-  local tmp
-  tmp=$(mktemp -d "$(dirname "$(realpath "$dest")")/.extract-XXXXXX")
-  if ! python3 - "$archive" "$tmp" <<'PYEOF'
-import os
-import posixpath
-import sys
-import tarfile
-import zipfile
-
-archive, target = sys.argv[1], sys.argv[2]
-
-
-def refuse(member, reason):
-    sys.exit(f'extract_safely: refusing {archive}: member {member!r} {reason}; nothing was extracted')
-
-
-def check_path(name):
-    if name.startswith('/') or name.startswith('\\') or (len(name) > 1 and name[1] == ':'):
-        refuse(name, 'has an absolute path')
-    parts = name.replace('\\', '/').split('/')
-    if '..' in parts:
-        refuse(name, "contains a '..' component")
-
-
-def inside(base_dir, link_target):
-    resolved = posixpath.normpath(posixpath.join(base_dir, link_target))
-    return not (resolved == '..' or resolved.startswith('../') or resolved.startswith('/'))
-
-
-if zipfile.is_zipfile(archive):
-    with zipfile.ZipFile(archive) as z:
-        for info in z.infolist():
-            check_path(info.filename)
-            mode = info.external_attr >> 16
-            if mode and (mode & 0o170000) == 0o120000:  # a symlink stored in the zip
-                target_name = z.read(info).decode('utf-8', 'replace')
-                if target_name.startswith('/') or not inside(posixpath.dirname(info.filename), target_name):
-                    refuse(info.filename, f'is a link to {target_name!r} outside the destination')
-        z.extractall(target)
-else:
-    try:
-        tar = tarfile.open(archive)
-    except tarfile.TarError as e:
-        sys.exit(f'extract_safely: {archive} is neither a zip nor a readable tar archive ({e})')
-    with tar:
-        members = tar.getmembers()
-        for m in members:
-            check_path(m.name)
-            if m.issym():
-                if m.linkname.startswith('/') or not inside(posixpath.dirname(m.name), m.linkname):
-                    refuse(m.name, f'is a symlink to {m.linkname!r} outside the destination')
-            elif m.islnk():
-                check_path(m.linkname)
-                if not inside('', m.linkname):
-                    refuse(m.name, f'is a hard link to {m.linkname!r} outside the destination')
-            elif not (m.isfile() or m.isdir()):
-                refuse(m.name, 'is a device, fifo or other special file')
-        tar.extractall(target, members=members, filter='tar' if hasattr(tarfile, 'data_filter') else None)
-PYEOF
-  then
-    rm -rf "$tmp"
-    return 1
-  fi
-  # move the extracted entries into place (merging with what DEST already holds)
-  (shopt -s dotglob; cp -a "$tmp"/* "$dest"/ 2>/dev/null || true)
-  rm -rf "$tmp"
+  python -m posepile.util.archives "$1" "$2"
 }
 
 # extract_archives DIR DEST [PATTERN...]
 # Extracts every archive in DIR matching the patterns (default *.zip *.tgz *.tar.gz *.tar) into DEST with
-# extract_safely, once: a marker file next to the archive records a finished extraction.
+# extract_safely, once: a marker file next to the archive records a finished extraction (with the archive's
+# size and mtime, so a replaced archive is extracted again). Every archive is tried; if any failed, the
+# function fails with a one-line summary, unless SKIP_BROKEN=1, which reports them and goes on.
 extract_archives() {
   local dir="$1" dest="$2"
   shift 2
   local patterns=("$@")
   [[ ${#patterns[@]} -gt 0 ]] || patterns=('*.zip' '*.tgz' '*.tar.gz' '*.tar')
   [[ -d "$dir" ]] || return 0
-  local pattern archive marker
+  local pattern archive marker stamp failed=()
   for pattern in "${patterns[@]}"; do
     for archive in "$dir"/$pattern; do
       [[ -e "$archive" ]] || continue
       marker="$(dirname "$archive")/.$(basename "$archive").extracted"
-      [[ -f "$marker" ]] || { extract_safely "$archive" "$dest" && touch "$marker"; }
+      stamp="$(stat -c '%s %Y' "$archive")"
+      if [[ -f "$marker" && "$(cat "$marker")" == "$stamp" ]]; then
+        continue
+      fi
+      if extract_safely "$archive" "$dest"; then
+        echo "$stamp" > "$marker"
+      else
+        failed+=("$archive")
+      fi
     done
   done
+  if [[ ${#failed[@]} -gt 0 ]]; then
+    if [[ "${SKIP_BROKEN:-0}" == 1 ]]; then
+      echo "extract_archives: SKIP_BROKEN=1: going on without ${#failed[@]} archive(s): ${failed[*]}" >&2
+      return 0
+    fi
+    echo "extract_archives: ${#failed[@]} archive(s) could not be extracted: ${failed[*]} (fix them, or set SKIP_BROKEN=1 to build the rest)" >&2
+    return 1
+  fi
 }

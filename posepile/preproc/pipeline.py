@@ -140,13 +140,18 @@ def run_stages(argv, prog, description, stages):
     `stages` maps stage names to functions. A function with a `shard` parameter gets `--shard i/n`, with
     `n_workers` gets `--workers N`; further options come from a `cli_options` attribute on the function:
     a list of (flag, argparse kwargs) whose dest matches a parameter name.
+    From the command line (argv None) a failure ends as one line naming the file and the problem, exit
+    status 1 (the traceback with --verbose or POSEPILE_DEBUG=1); called with argv, exceptions propagate.
     """
     import argparse
     import inspect
     import logging
+    import sys
 
+    from posepile.util.errors import run_cli
     from posepile.util.parallel import add_shard_argument
     parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument('--verbose', action='store_true', help='debug logging, and tracebacks on errors')
     sub = parser.add_subparsers(dest='stage', required=True)
     for stage_name, function in stages.items():
         p = sub.add_parser(stage_name, help=(function.__doc__ or '').strip().split('\n')[0])
@@ -157,10 +162,23 @@ def run_stages(argv, prog, description, stages):
             p.add_argument('--workers', dest='n_workers', type=int, default=None)
         for flag, kwargs in getattr(function, 'cli_options', ()):
             p.add_argument(flag, **kwargs)
-    args = vars(parser.parse_args(argv))
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s: %(message)s')
-    function = stages[args.pop('stage')]
-    return function(**args)
+
+    def run(arguments):
+        args = vars(parser.parse_args(arguments))
+        verbose = args.pop('verbose')
+        logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                            format='%(asctime)s %(name)s: %(message)s')
+        function = stages[args.pop('stage')]
+        return function(**args)
+
+    if argv is not None:
+        return run(argv)
+    arguments = sys.argv[1:]
+    stage = next((a for a in arguments if a in stages), '')
+    status = run_cli(lambda a: run(a) and 0, arguments + (['--verbose'] if '--verbose' in arguments else []),
+                     prog=f'{prog} {stage}'.strip())
+    if status:
+        sys.exit(status)
 
 
 def cli_options(*options):

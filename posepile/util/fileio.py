@@ -33,9 +33,11 @@ def atomic_write(path, mode='wb', encoding=None):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp_path, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_path)
+        if isinstance(e, OSError) and e.filename is None:  # e.g. ENOSPC from write(): name the file
+            raise OSError(e.errno, f'{e.strerror} while writing', str(path)) from e
         raise
 
 
@@ -53,8 +55,10 @@ def load_pickle(path):
     try:
         with open(path, 'rb') as f:
             return pickle.load(f)
-    except (pickle.UnpicklingError, EOFError, AttributeError, ModuleNotFoundError) as e:
-        raise ValueError(f'{path}: not a readable pickle ({type(e).__name__}: {e})') from e
+    except (pickle.UnpicklingError, EOFError, AttributeError, ModuleNotFoundError, MemoryError, ValueError,
+            TypeError, IndexError) as e:  # a corrupt header can ask for absurd allocations (MemoryError)
+        from posepile.util.errors import InputError
+        raise InputError(f'{path}: not a readable pickle ({type(e).__name__}: {e})') from e
 
 
 def save_json(obj, path, indent=None):
@@ -67,4 +71,8 @@ def load_json(path):
         with open(path, encoding='utf-8') as f:
             return json.load(f)
     except json.JSONDecodeError as e:
-        raise ValueError(f'{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}') from e
+        from posepile.util.errors import InputError
+        raise InputError(f'{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}') from e
+    except UnicodeDecodeError as e:
+        from posepile.util.errors import InputError
+        raise InputError(f'{path}: not UTF-8 text (byte {e.start}: {e.reason}); corrupt JSON file?') from e

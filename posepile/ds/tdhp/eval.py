@@ -131,5 +131,8 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
+    import sys
+
+    from posepile.util.errors import run_cli
     logging.basicConfig(level=logging.INFO)
-    main()
+    sys.exit(run_cli(main, prog=f'python -m {__spec__.name}'))
