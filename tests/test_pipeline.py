@@ -25,9 +25,16 @@ def _run(data_root, *extra, wait=True):
 
 
 def _tree_bytes(root):
-    """Every file's bytes, except temp files a SIGKILL may orphan (hidden '.name.XXXX.tmp', never read)."""
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(Path(root).rglob('*'))
-            if p.is_file() and not (p.name.startswith('.') and p.name.endswith('.tmp'))}
+    """Every file's bytes, except temp files a SIGKILL may orphan (hidden '.name.XXXX.tmp', never read), with
+    the crop results compared by content (their input fingerprints hold the source files' mtimes, which
+    differ between two separately generated trees)."""
+    import pickle
+    files = {str(p.relative_to(root)): p.read_bytes() for p in sorted(Path(root).rglob('*'))
+             if p.is_file() and not (p.name.startswith('.') and p.name.endswith('.tmp'))
+             and p.parent.name != 'results'}
+    if (Path(root) / 'results').exists():
+        files['results'] = pickle.dumps(load_crop_results(Path(root) / 'results'))
+    return files
 
 
 def test_sigkill_halfway_then_rerun_is_byte_identical(tmp_path):
@@ -83,3 +90,31 @@ def test_shard_items_partition_and_parallel_map_order():
     assert sorted(x for s in shards for x in s) == items
     assert parallel.parallel_map(abs, [-3, 1, -2, 5, -8], n_workers=2) == [3, 1, 2, 5, 8]
     assert parallel.parallel_map(abs, [-1], n_workers=0) == [1]
+
+
+def test_a_changed_source_image_is_cropped_again_and_only_it(tmp_path):
+    import numpy as np
+
+    from posepile.datasets3d import Pose3DExample
+    from posepile.preproc.pipeline import run_crop_stage
+    from posepile.util import improc
+    from posepile.util.camera import Camera
+    camera = Camera(intrinsic_matrix=[[200, 0, 99.5], [0, 200, 79.5], [0, 0, 1]], world_up=(0, -1, 0))
+    tasks = []
+    for i in range(3):
+        improc.write_jpeg_atomic(tmp_path / 'src' / f'{i}.jpg', np.full((160, 200, 3), 50 + 10 * i, np.uint8))
+        example = Pose3DExample(f'src/{i}.jpg', np.zeros((2, 3)) + [0, 0, 3000], [60, 30, 80, 100], camera)
+        tasks.append((f'{i}', example, f'crops/{i}.jpg'))
+    run_crop_stage(tasks, tmp_path / 'results', n_workers=1, data_root=tmp_path)
+    mtimes = {i: (tmp_path / 'crops' / f'{i}.jpg').stat().st_mtime_ns for i in range(3)}
+    time.sleep(0.01)
+    improc.write_jpeg_atomic(tmp_path / 'src' / '1.jpg', np.full((160, 200, 3), 200, np.uint8))  # fixed input
+    run_crop_stage(tasks, tmp_path / 'results', n_workers=1, data_root=tmp_path)
+    assert improc.imread_rgb(tmp_path / 'crops' / '1.jpg').mean() > 150
+    assert [(tmp_path / 'crops' / f'{i}.jpg').stat().st_mtime_ns == mtimes[i] for i in range(3)] == \
+        [True, False, True]
+    # changed options redo the shard; unchanged inputs skip it entirely
+    run_crop_stage(tasks, tmp_path / 'results', n_workers=1, data_root=tmp_path)
+    assert (tmp_path / 'crops' / '0.jpg').stat().st_mtime_ns == mtimes[0]
+    run_crop_stage(tasks, tmp_path / 'results', n_workers=1, data_root=tmp_path, horizontal_flip=True)
+    assert (tmp_path / 'crops' / '0.jpg').stat().st_mtime_ns != mtimes[0]

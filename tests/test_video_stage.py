@@ -144,3 +144,18 @@ def test_choose_boxes_rules():
     assert video_stage.choose_boxes(people, detections[:1], BoxRule('hungarian', 0.5, fallback_to_gt=False))[0] \
         is None
     np.testing.assert_allclose(video_stage.choose_boxes(people, detections, BoxRule('gt'))[0], [10, 10, 50, 100])
+
+
+def test_a_changed_video_renders_its_crops_again(videos):
+    task = _task('a', videos / 'a.mp4', [0, 10])
+    run_video_stage([task], videos / 'work', data_root=videos, n_workers=1)
+    crop = videos / 'crops' / 'a' / '000010.jpg'
+    before = improc.imread_rgb(crop).astype(float).mean()
+    # a fixed release: same frames, brighter background; the crops must follow, not be kept from before
+    frames = []
+    from posepile.util.video import iter_frames
+    for _, frame in iter_frames(videos / 'a.mp4'):
+        frames.append(np.clip(frame.astype(int) + 60, 0, 255).astype(np.uint8))
+    write_video(videos / 'a.mp4', frames, fps=25, quality=10)
+    run_video_stage([task], videos / 'work', data_root=videos, n_workers=1)
+    assert improc.imread_rgb(crop).astype(float).mean() > before + 40

@@ -9,6 +9,8 @@ import functools
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from posepile.util import fileio
 
 logger = logging.getLogger(__name__)
@@ -16,22 +18,39 @@ logger = logging.getLogger(__name__)
 RESULT_PATTERN = 'crops_shard-{:04d}-of-{:04d}.pkl'
 
 
-def _crop_one(task, crop_options, data_root):
+def _crop_one(job, crop_options, data_root):
     from posepile.preproc.cropping import limit_threads_for_worker, make_efficient_example
     limit_threads_for_worker()
-    key, example, relpath = task
+    (key, example, relpath), reuse_existing = job
     try:
-        return key, make_efficient_example(example, relpath, data_root=data_root, **crop_options)
+        return key, make_efficient_example(example, relpath, data_root=data_root, skip_existing=reuse_existing,
+                                           **crop_options)
     except FileNotFoundError:
         raise
     except Exception as e:  # add the task key to whatever went wrong, keep the type for callers
         raise type(e)(f'crop task {key!r} ({relpath}): {e}') from e
 
 
+def task_fingerprint(task, data_root, crop_options):
+    """What a crop depends on: the example's annotations, the crop path and options, and the source
+    image file's size and mtime (an in-memory image by its pixels)."""
+    from posepile.util.fingerprint import digest, file_stamp
+    key, example, relpath = task
+    source = example.image if example.image is not None else example.image_path
+    if isinstance(source, np.ndarray):
+        stamp = digest(source)
+    else:
+        path = Path(source)
+        stamp = file_stamp(path if path.is_absolute() else Path(data_root) / path)
+    return digest(key, relpath, crop_options, example, stamp)
+
+
 def run_crop_stage(tasks, out_dir, shard=None, n_workers=None, data_root=None, **crop_options):
     """Crop this shard's tasks; returns the shard's result path. `crop_options` go to make_efficient_example.
 
-    Result file: pickle list of (key, cropped example), in task order.
+    Result file: pickle {'results': [(key, cropped example)] in task order, 'fingerprints': {key: hex}}.
+    A finished shard whose fingerprints all match is skipped; otherwise the shard is redone, rendering again
+    exactly the crops whose inputs changed (or that a killed run started from other inputs).
     """
     from posepile.util.parallel import parallel_map, parse_shard, shard_items
     if data_root is None:
@@ -39,17 +58,37 @@ def run_crop_stage(tasks, out_dir, shard=None, n_workers=None, data_root=None, *
         data_root = get_data_root()
     index, count = parse_shard(shard)
     out_path = Path(out_dir) / RESULT_PATTERN.format(index, count)
-    if out_path.exists():
-        logger.info('%s exists: shard already finished', out_path)
-        return out_path
     keys = [task[0] for task in tasks]
     if len(set(keys)) != len(keys):
         raise ValueError('crop task keys must be unique')
     my_tasks = shard_items(sorted(tasks, key=lambda task: task[0]), index, count)
-    worker = functools.partial(_crop_one, crop_options=crop_options, data_root=str(data_root))
-    results = parallel_map(worker, my_tasks, n_workers=n_workers, desc=f'crops {index + 1}/{count}')
+    fingerprints = {task[0]: task_fingerprint(task, data_root, crop_options) for task in my_tasks}
+    previous = {}
+    if out_path.exists():
+        try:
+            stored = fileio.load_pickle(out_path)
+            previous = stored.get('fingerprints', {}) if isinstance(stored, dict) else {}
+        except ValueError as e:
+            logger.warning('%s is unreadable (%s): redoing the shard', out_path, e)
+        if previous == fingerprints:
+            logger.info('%s exists: shard already finished', out_path)
+            return out_path
+        logger.info('%s: inputs or options of %d crops changed: redoing them', out_path,
+                    sum(previous.get(k) != fp for k, fp in fingerprints.items()))
+    started_path = out_path.with_name(out_path.name + '.started')
+    if started_path.exists():
+        try:
+            started = fileio.load_pickle(started_path)
+        except ValueError:
+            started = {}
+        previous = previous or started
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    fileio.save_pickle(results, out_path)
+    fileio.save_pickle(fingerprints, started_path)
+    jobs = [(task, previous.get(task[0]) == fingerprints[task[0]]) for task in my_tasks]
+    worker = functools.partial(_crop_one, crop_options=crop_options, data_root=str(data_root))
+    results = parallel_map(worker, jobs, n_workers=n_workers, desc=f'crops {index + 1}/{count}')
+    fileio.save_pickle({'results': results, 'fingerprints': fingerprints}, out_path)
+    started_path.unlink(missing_ok=True)
     return out_path
 
 
@@ -78,7 +117,8 @@ def load_crop_results(out_dir, expected_shards=None):
         raise FileNotFoundError(f'{out_dir}: crop shards {missing} of {count} have not finished')
     results = []
     for path in paths:
-        results.extend(fileio.load_pickle(path))
+        stored = fileio.load_pickle(path)
+        results.extend(stored['results'] if isinstance(stored, dict) else stored)
     return sorted(results, key=lambda item: item[0])
 
 

@@ -87,47 +87,16 @@ def result_path(out_dir, video_key):
 def _task_digest(task, options):
     """Hash of everything a video's outputs depend on besides the video file itself: the task's
     annotations (examples without their pixels, crop paths) and the stage options."""
-    h = hashlib.sha1()
-    _hash_value(h, (task.key, task.horizontal_flip, task.frame_relpath_pattern, options))
-    for frame in sorted(task.frames):
-        for person in task.frames[frame]:
-            _hash_value(h, (frame, person.key, person.crop_relpath, person.others_world, person.example))
-    return h.hexdigest()
-
-
-def _hash_value(h, value):
-    """Feed a canonical form of `value` to hash `h`: arrays by dtype, shape and bytes; objects by their
-    public attributes (caches such as a camera's lens-limit memo start with '_' and are left out)."""
-    if isinstance(value, np.ndarray):
-        h.update(f'A{value.dtype.str}{value.shape}'.encode())
-        h.update(np.ascontiguousarray(value).tobytes())
-    elif isinstance(value, dict):
-        h.update(b'D')
-        for k in sorted(value, key=str):
-            _hash_value(h, str(k))
-            _hash_value(h, value[k])
-    elif isinstance(value, (list, tuple)):
-        h.update(f'L{len(value)}'.encode())
-        for item in value:
-            _hash_value(h, item)
-    elif value is None or isinstance(value, (bool, int, float, str, bytes, np.generic)):
-        h.update(repr(value).encode())
-    else:
-        names = getattr(type(value), '__slots__', None) or sorted(vars(value))
-        h.update(type(value).__name__.encode())
-        for name in names:
-            if not name.startswith('_') and name not in ('image', 'image_path'):
-                _hash_value(h, name)
-                _hash_value(h, getattr(value, name, None))
+    from posepile.util.fingerprint import digest
+    people = [(frame, p.key, p.crop_relpath, p.others_world, p.example) for frame in sorted(task.frames)
+              for p in task.frames[frame]]
+    return digest(task.key, task.horizontal_flip, task.frame_relpath_pattern, options, people)
 
 
 def video_fingerprint(path):
-    """(size, mtime_ns) of a video file, or None if missing."""
-    try:
-        stat = Path(path).stat()
-    except FileNotFoundError:
-        return None
-    return [stat.st_size, stat.st_mtime_ns]
+    """[size, mtime_ns] of a video file, or None if missing."""
+    from posepile.util.fingerprint import file_stamp
+    return file_stamp(path)
 
 
 def _load_result(path):
@@ -176,11 +145,22 @@ def _process_video(task, out_dir, data_root, options):
         video_path = Path(data_root) / video_path
     fingerprint = {'video': video_fingerprint(video_path), 'task': _task_digest(task, options),
                    'version': RESULT_VERSION}
+    # Crops already on disk are reused only when they were made from the same inputs: after a kill with
+    # unchanged inputs (byte-identical anyway); after any change they are rendered again.
+    started_path = out_path.with_name(out_path.name + '.started')
+    reuse_crops = True
     if out_path.exists():
         previous = _load_result(out_path)
         if previous is not None and previous.get('fingerprint') == fingerprint:
             return {'key': task.key, 'status': 'done before', 'n': len(previous['examples'])}
         logger.info('%s: inputs or options changed since %s was written: redoing it', task.key, out_path)
+        reuse_crops = False
+    if started_path.exists():
+        try:
+            reuse_crops &= fileio.load_json(started_path) == fingerprint
+        except (OSError, ValueError):
+            reuse_crops = False
+    fileio.save_json(fingerprint, started_path)
 
     rule = BoxRule(**options['box_rule'])
     detector = _detector(options['detector']) if rule.needs_detections() else None
@@ -210,7 +190,7 @@ def _process_video(task, out_dir, data_root, options):
                 example.bbox = np.asarray(box, np.float32)
                 try:
                     cropped = make_efficient_example(example, person.crop_relpath, data_root=data_root,
-                                                     **options['crop'])
+                                                     skip_existing=reuse_crops, **options['crop'])
                 except CropError as e:
                     stats['outside_image'] += 1
                     logger.debug('%s: %s', person.key, e)
@@ -222,6 +202,7 @@ def _process_video(task, out_dir, data_root, options):
         if options['skip_broken']:  # recorded as skipped; the fingerprint redoes it once the file changes
             fileio.save_pickle({'key': task.key, 'fingerprint': fingerprint, 'examples': [], 'broken': error,
                                 'stats': stats, 'detections': {}}, out_path)
+            started_path.unlink(missing_ok=True)
         return error
 
     if options['segmenter'] and examples:
@@ -235,6 +216,7 @@ def _process_video(task, out_dir, data_root, options):
     result = {'key': task.key, 'fingerprint': fingerprint, 'examples': [(k, ex) for k, ex, _ in examples],
               'broken': None, 'stats': stats, 'detections': detections_per_frame}
     fileio.save_pickle(result, out_path)
+    started_path.unlink(missing_ok=True)
     return {'key': task.key, 'status': 'done', 'n': len(examples), 'stats': stats}
 
 
