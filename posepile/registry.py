@@ -25,6 +25,13 @@ DATASETS = {
     'halpe': 'posepile.ds.halpe.main:make_dataset',
     'coco_wb': 'posepile.ds.coco_wb.main:make_dataset',
     'demo': 'posepile.ds.demo.main:make_dataset',
+    'totalcapture': 'posepile.ds.totalcapture.main:make_dataset',
+    'aist': 'posepile.ds.aist.main:make_dataset',
+    'fit3d': 'posepile.ds.imar.main:make_fit3d',
+    'chi3d': 'posepile.ds.imar.main:make_chi3d',
+    'humansc3d': 'posepile.ds.imar.main:make_humansc3d',
+    'hspace': 'posepile.ds.hspace.main:make_dataset',
+    'human4d': 'posepile.ds.human4d.main:make_dataset',
 }
 
 
@@ -43,3 +50,43 @@ def get_builder(name):
         return getattr(module, function_name)
     except AttributeError:
         raise UnknownDatasetError(f'{module_name} has no builder {function_name}() for {name!r}') from None
+
+
+# Registered names whose skeleton is not the module's JOINT_NAMES/JOINT_EDGES (or joint_info()):
+# name -> (names attribute, edges attribute or a literal edge string when the module keeps it inline).
+_SKELETON_ATTRIBUTES = {
+    'h36m': ('JOINT_NAMES17', 'JOINT_EDGES17'),
+    'h36m_alljoints': ('JOINT_NAMES25', 'JOINT_EDGES25'),
+    'panoptic': ('JOINT_NAMES_COCO19', 'JOINT_EDGES_COCO19'),
+    'tdhp': ('ALL_JOINT_NAMES', 'ALL_JOINT_EDGES'),
+    # edges as in make_dataset() of these modules (not module constants there)
+    'mupots': ('JOINT_NAMES', 'htop-head-neck-spin-pelv-lhip-lkne-lank,pelv-rhip-rkne-rank,neck-lsho-lelb-lwri,'
+                              'neck-rsho-relb-rwri'),
+    'tdpw': ('SMPL_JOINT_NAMES', 'pelv-spi1-spi2-spi3-neck-head,pelv-lhip-lkne-lank-ltoe,pelv-rhip-rkne-rank-rtoe,'
+                                 'spi3-lcla-lsho-lelb-lwri-lhan,spi3-rcla-rsho-relb-rwri-rhan'),
+}
+
+
+def joint_info(name):
+    """The declared skeleton (JointInfo) of a registered dataset, read from its module without any data.
+
+    Resolution: a module-level dict JOINT_INFOS {builder function name: JointInfo}, then the attributes
+    named in _SKELETON_ATTRIBUTES, then a module function joint_info(), then JOINT_NAMES/JOINT_EDGES.
+    """
+    from posepile.joint_info import JointInfo
+    if name not in DATASETS:
+        raise UnknownDatasetError(
+            f'Unknown dataset {name!r}. Registered: {", ".join(sorted(DATASETS))}')
+    module_name, function_name = DATASETS[name].split(':')
+    module = importlib.import_module(module_name)
+    declared = getattr(module, 'JOINT_INFOS', {})
+    if function_name in declared:
+        return declared[function_name]
+    if name in _SKELETON_ATTRIBUTES:
+        names_attr, edges = _SKELETON_ATTRIBUTES[name]
+        return JointInfo(getattr(module, names_attr), getattr(module, edges, edges))
+    if callable(getattr(module, 'joint_info', None)):
+        return module.joint_info()
+    if hasattr(module, 'JOINT_NAMES'):
+        return JointInfo(module.JOINT_NAMES, getattr(module, 'JOINT_EDGES', None))
+    raise UnknownDatasetError(f'{module_name} declares no skeleton (JOINT_NAMES) for {name!r}')
