@@ -219,3 +219,26 @@ def test_aspset_splits_with_and_without_header(tmp_path):
     (tmp_path / 'splits.csv').write_text('04ac,0026,testing,all\n')
     with pytest.raises(aspset.ASPsetFormatError, match=r'splits\.csv: line 1'):
         aspset.load_splits(tmp_path)
+
+
+# ------------------------------------------------------------------------------------------------
+# Unit errors in either direction are refused, naming the expected unit (issue 13)
+def test_predictions_in_the_wrong_unit_are_refused_both_ways(tmp_path):
+    from posepile.eval.predictions import load_predictions
+    rng = np.random.default_rng(0)
+    poses_mm = rng.normal(0, 300, (20, 17, 3)) + [0, 0, 4000]
+    paths = [f'img_{i}.jpg' for i in range(20)]
+    for scale, message in ((1 / 1000, 'metres given'), (1000, 'implausible for a person in millimetres')):
+        save_predictions(tmp_path / 'p.npz', paths, poses_mm * scale)
+        with pytest.raises(PredictionError, match=message):
+            load_predictions(tmp_path / 'p.npz', paths, 17)
+    save_predictions(tmp_path / 'p.npz', paths, poses_mm)
+    assert len(load_predictions(tmp_path / 'p.npz', paths, 17)) == 20
+
+
+def test_official_3dpw_layout_in_millimetres_is_refused(tmp_path):
+    from posepile.eval.predictions import check_pose_scale
+    joints_mm = np.random.default_rng(1).normal(0, 400, (2, 30, 24, 3))
+    with pytest.raises(PredictionError, match=r'res/x\.pkl: .*metres \(millimetres given\? divide by 1000\)'):
+        check_pose_scale(joints_mm[0], 'res/x.pkl', unit='metres', factor_to_mm=1000)
+    check_pose_scale(joints_mm[0] / 1000, 'res/x.pkl', unit='metres', factor_to_mm=1000)

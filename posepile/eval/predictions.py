@@ -17,6 +17,7 @@ _MAX_LISTED = 5
 # A person is roughly 1700 mm tall, so a typical pose spans hundreds of mm along some axis. A median extent
 # below this many units means the file is in metres (a metre-scale pose spans at most about 2 units).
 _MIN_POSE_EXTENT_MM = 10.0
+_MAX_POSE_EXTENT_MM = 10_000.0  # no person spans 10 m: a larger median means a unit error
 
 
 class PredictionError(ValueError):
@@ -34,6 +35,34 @@ def _pose_extents(coords):
     with np.errstate(invalid='ignore'), warnings.catch_warnings():
         warnings.simplefilter('ignore', RuntimeWarning)
         return np.nanmax(np.nanmax(coords, axis=1) - np.nanmin(coords, axis=1), axis=-1)
+
+
+def check_pose_scale(coords, path, names=None, unit='millimetres', factor_to_mm=1):
+    """Raise PredictionError when the typical pose extent is implausible for a human in `unit`.
+
+    coords (N, J, 3) as read from the file; `factor_to_mm` converts them to mm (1000 for files in metres).
+    A person spans roughly 200-2500 mm along some axis, so a median extent below 10 mm (metres given where
+    millimetres are expected) or above 10 m (millimetres given where metres are expected, or worse) is
+    refused, naming the expected unit and the first offending poses.
+    """
+    coords = np.asarray(coords, np.float64)
+    if not len(coords):
+        return
+    extents_mm = _pose_extents(coords) * factor_to_mm
+    if not np.any(np.isfinite(extents_mm)):
+        raise PredictionError(f'{path}: every pose has all joints at one point or missing')
+    median_mm = float(np.nanmedian(extents_mm))
+    names = np.arange(len(coords)).astype(str) if names is None else np.asarray(names)
+    if median_mm < _MIN_POSE_EXTENT_MM:
+        detail = ('most poses have all joints at one point' if median_mm == 0 else
+                  f'poses span only about {median_mm / factor_to_mm:.3g} units; predictions must be in {unit}'
+                  f'{" (metres given? multiply by 1000)" if unit == "millimetres" else ""}')
+        raise PredictionError(f'{path}: {detail}. For example: {_listing(names[extents_mm < _MIN_POSE_EXTENT_MM])}')
+    if median_mm > _MAX_POSE_EXTENT_MM:
+        hint = ' (millimetres given? divide by 1000)' if unit == 'metres' else ''
+        raise PredictionError(f'{path}: poses span about {median_mm / factor_to_mm:.3g} units, implausible for a '
+                              f'person in {unit}{hint}. For example: '
+                              f'{_listing(names[extents_mm > _MAX_POSE_EXTENT_MM])}')
 
 
 def save_predictions(path, image_paths, coords, key='coords3d_pred_world'):
@@ -121,17 +150,7 @@ def load_predictions(path, expected_image_paths, n_joints, cameras=None, normali
         what = 'inf' if allow_nan else 'NaN or inf'
         raise PredictionError(f'{path}: {what} values in {np.count_nonzero(bad)} predictions: '
                               f'{_listing(np.array(image_paths)[bad])}')
-    if len(coords):
-        extents = _pose_extents(coords)
-        median_extent = float(np.nanmedian(extents)) if np.any(np.isfinite(extents)) else 0.0
-        if median_extent < _MIN_POSE_EXTENT_MM:
-            if median_extent == 0:
-                detail = 'most poses have all joints at one point'
-            else:
-                detail = (f'poses span only about {median_extent:.3g} units; predictions must be in '
-                          'millimetres (metres given? multiply by 1000)')
-            small = np.array(image_paths)[extents < _MIN_POSE_EXTENT_MM]
-            raise PredictionError(f'{path}: {detail}. For example: {_listing(small)}')
+    check_pose_scale(coords, path, image_paths)
 
     result = dict(zip(image_paths, coords))
     if key == 'coords3d_pred_cam' and cameras is not None:  # else the caller uses camera coordinates

@@ -35,7 +35,7 @@ import numpy as np
 from posepile.ds.mupots import main as mupots
 from posepile.ds.tdhp.eval import GROUPS14
 from posepile.eval import metrics, report
-from posepile.eval.predictions import PredictionError
+from posepile.eval.predictions import PredictionError, check_pose_scale
 
 logger = logging.getLogger(__name__)
 MATCH_THRESHOLD_PX = 40
@@ -97,6 +97,7 @@ def load_npz_predictions(path):
                               f'must be ({len(paths)}, 17, 2|3)')
     if not (np.all(np.isfinite(coords2d)) and np.all(np.isfinite(coords3d))):
         raise PredictionError(f'{path}: NaN or inf values')
+    check_pose_scale(coords3d, path, paths)
     result = {}
     for i, p in enumerate(paths):
         result.setdefault(p, []).append(i)
@@ -122,6 +123,8 @@ def load_official_predictions(folder):
         path = mupots.image_relpath(f'TS{int(match.group(1))}', int(match.group(2)))
         result[path] = (np.asarray(value, np.float64).reshape(-1, 17, 2),
                         np.asarray(preds3d[key], np.float64).reshape(-1, 17, 3))
+    if result:
+        check_pose_scale(np.concatenate([c3 for _, c3 in result.values()]), folder / 'preds_3d_kpt_mupots.mat')
     return result
 
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from posepile.ds.tdpw import main as tdpw
 from posepile.eval import metrics, report
-from posepile.eval.predictions import PredictionError, load_predictions
+from posepile.eval.predictions import PredictionError, check_pose_scale, load_predictions
 
 SMPL_FILES = {'f': 'basicModel_f_lbs_10_207_0_v1.0.0.pkl', 'm': 'basicmodel_m_lbs_10_207_0_v1.0.0.pkl'}
 
@@ -97,6 +97,7 @@ def load_official_predictions(results_dir, tracks):
         pred = joints[track['actor'], track['frames']] * 1000
         if not np.all(np.isfinite(pred)):
             raise PredictionError(f'{path}: NaN or inf in actor {track["actor"]}')
+        check_pose_scale(joints[track['actor'], track['frames']], path, unit='metres', factor_to_mm=1000)
         rot = None
         if orientations is not None:
             if orientations.shape[-3:] != (9, 3, 3) or orientations.shape[1] != joints.shape[1]:
