@@ -139,3 +139,19 @@ def test_box_outside_image_is_a_clear_error(data_root):
     example = Pose3DExample(np.zeros((100, 100, 3), np.uint8), np.zeros((1, 3)), [5000, 5000, 50, 50], camera)
     with pytest.raises(cropping.CropError, match='outside the image'):
         cropping.make_efficient_example(example, 'x.jpg', data_root=data_root)
+
+
+def test_a_truncated_source_jpeg_is_an_error_naming_the_file(tmp_path):
+    from posepile.datasets3d import Pose3DExample
+    from posepile.preproc.cropping import make_efficient_example
+    from posepile.util import improc
+    from posepile.util.camera import Camera
+    rng = np.random.default_rng(0)
+    improc.write_jpeg_atomic(tmp_path / 'src.jpg', rng.integers(0, 255, (300, 400, 3), dtype=np.uint8))
+    data = (tmp_path / 'src.jpg').read_bytes()
+    (tmp_path / 'src.jpg').write_bytes(data[:len(data) * 2 // 3])
+    camera = Camera(intrinsic_matrix=[[400, 0, 199.5], [0, 400, 149.5], [0, 0, 1]], world_up=(0, -1, 0))
+    example = Pose3DExample('src.jpg', np.zeros((2, 3)) + [0, 0, 3000], [100, 50, 150, 200], camera)
+    with pytest.raises(improc.ImageDecodeError, match=r'src\.jpg: truncated JPEG'):
+        make_efficient_example(example, 'crop.jpg', data_root=tmp_path)
+    assert not (tmp_path / 'crop.jpg').exists()

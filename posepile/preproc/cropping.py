@@ -156,7 +156,7 @@ def _source_image_and_shape(example, data_root):
     try:
         imshape = improc.image_size_from_header(path)
     except improc.ImageDecodeError:
-        image = improc.imread_rgb(path)
+        image = improc.imread_rgb(path, strict=True)
         return image, path, image.shape[:2]
     return None, path, imshape
 
@@ -195,7 +195,7 @@ def make_efficient_example(example, new_image_relpath, *, further_expansion_fact
         scale = new_camera.intrinsic_matrix[0, 0] / old_camera.intrinsic_matrix[0, 0]
         decode_scale = improc.choose_decode_scale(scale) if downscale_at_decode else 1
         if image is None:
-            image = improc.imread_rgb(source_path, decode_scale)
+            image = improc.imread_rgb(source_path, decode_scale, strict=True)
             if image.shape[0] * decode_scale < imshape[0] - decode_scale:
                 raise improc.ImageDecodeError(f'{source_path}: decoded size {image.shape} does not match '
                                               f'header size {imshape}')

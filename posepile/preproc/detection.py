@@ -524,7 +524,7 @@ def run_detection_stage(image_root, relpaths, out_path, detector_spec='hog', sha
     todo = [p for p in shard_items(sorted(set(map(str, relpaths))), index, count) if p not in results]
     detector = make_detector(detector_spec) if todo else None
     for i, relpath in enumerate(tqdm(todo, desc=f'detect {index + 1}/{count}', mininterval=2, disable=None)):
-        image = improc.imread_rgb(Path(image_root) / relpath)
+        image = improc.imread_rgb(Path(image_root) / relpath, strict=True)
         results[relpath] = detector.detect(image)
         if (i + 1) % checkpoint_every == 0:
             fileio.save_pickle(results, partial_path)

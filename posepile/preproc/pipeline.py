@@ -18,15 +18,26 @@ logger = logging.getLogger(__name__)
 RESULT_PATTERN = 'crops_shard-{:04d}-of-{:04d}.pkl'
 
 
-def _crop_one(job, crop_options, data_root):
-    from posepile.preproc.cropping import limit_threads_for_worker, make_efficient_example
+def skip_broken_default(skip_broken=None):
+    """An explicit value, else the SKIP_BROKEN=1 environment setting that every main.sh passes through."""
+    import os
+    return bool(skip_broken) if skip_broken is not None else os.environ.get('SKIP_BROKEN', '0') == '1'
+
+
+def _crop_one(job, crop_options, data_root, skip_broken=False):
+    from posepile.preproc.cropping import CropError, limit_threads_for_worker, make_efficient_example
+    from posepile.util.errors import InputError
     limit_threads_for_worker()
     (key, example, relpath), reuse_existing = job
     try:
         return key, make_efficient_example(example, relpath, data_root=data_root, skip_existing=reuse_existing,
                                            **crop_options)
-    except FileNotFoundError:
-        raise
+    except (InputError, CropError, OSError) as e:
+        if skip_broken:  # reported and left out; the fingerprint retries it once its input changes
+            return key, None, f'crop task {key!r} ({relpath}): {e}'
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise type(e)(f'crop task {key!r} ({relpath}): {e}') from e
     except Exception as e:  # add the task key to whatever went wrong, keep the type for callers
         raise type(e)(f'crop task {key!r} ({relpath}): {e}') from e
 
@@ -45,12 +56,14 @@ def task_fingerprint(task, data_root, crop_options):
     return digest(key, relpath, crop_options, example, stamp)
 
 
-def run_crop_stage(tasks, out_dir, shard=None, n_workers=None, data_root=None, **crop_options):
+def run_crop_stage(tasks, out_dir, shard=None, n_workers=None, data_root=None, skip_broken=None, **crop_options):
     """Crop this shard's tasks; returns the shard's result path. `crop_options` go to make_efficient_example.
 
     Result file: pickle {'results': [(key, cropped example)] in task order, 'fingerprints': {key: hex}}.
     A finished shard whose fingerprints all match is skipped; otherwise the shard is redone, rendering again
     exactly the crops whose inputs changed (or that a killed run started from other inputs).
+    A broken input (truncated image, box outside the image, missing file) fails the stage naming the task and
+    file, or with skip_broken (default: $SKIP_BROKEN == 1) is left out and listed in the result's 'skipped'.
     """
     from posepile.util.parallel import parallel_map, parse_shard, shard_items
     if data_root is None:
@@ -85,9 +98,17 @@ def run_crop_stage(tasks, out_dir, shard=None, n_workers=None, data_root=None, *
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     fileio.save_pickle(fingerprints, started_path)
     jobs = [(task, previous.get(task[0]) == fingerprints[task[0]]) for task in my_tasks]
-    worker = functools.partial(_crop_one, crop_options=crop_options, data_root=str(data_root))
-    results = parallel_map(worker, jobs, n_workers=n_workers, desc=f'crops {index + 1}/{count}')
-    fileio.save_pickle({'results': results, 'fingerprints': fingerprints}, out_path)
+    skip_broken = skip_broken_default(skip_broken)
+    worker = functools.partial(_crop_one, crop_options=crop_options, data_root=str(data_root),
+                               skip_broken=skip_broken)
+    outcomes = parallel_map(worker, jobs, n_workers=n_workers, desc=f'crops {index + 1}/{count}')
+    results = [o for o in outcomes if len(o) == 2]
+    skipped = [o[2] for o in outcomes if len(o) == 3]
+    for message in skipped:
+        logger.warning('skipped (--skip-broken): %s', message)
+    for key, _, _ in (o for o in outcomes if len(o) == 3):
+        fingerprints[key] = 'broken:' + fingerprints[key]  # retried when rerun (never matches)
+    fileio.save_pickle({'results': results, 'fingerprints': fingerprints, 'skipped': skipped}, out_path)
     started_path.unlink(missing_ok=True)
     return out_path
 
@@ -135,14 +156,16 @@ def work_dir(name, data_root=None):
     return raw_root(name, data_root) / 'posepile_work'
 
 
-def dataset_crop_stage(name, tasks, shard=None, n_workers=None, data_root=None, subdir='crops', **crop_options):
+def dataset_crop_stage(name, tasks, shard=None, n_workers=None, data_root=None, subdir='crops', skip_broken=None,
+                       **crop_options):
     """The crop stage of dataset `name` (results in posepile_work/<subdir>, image paths relative to DATA_ROOT)."""
     return run_crop_stage(tasks, work_dir(name, data_root) / subdir, shard=shard, n_workers=n_workers,
-                          data_root=raw_root(name, data_root).parent, **crop_options)
+                          data_root=raw_root(name, data_root).parent, skip_broken=skip_broken, **crop_options)
 
 
 SKIP_BROKEN_OPTION = ('--skip-broken', dict(
-    action='store_true', help='skip broken or missing inputs (reported and listed) instead of failing'))
+    action='store_true', default=None,
+    help='skip broken or missing inputs (reported and listed) instead of failing; default: $SKIP_BROKEN == 1'))
 KEEP_FRAMES_OPTION = ('--keep-frames', dict(
     action='store_true', help='also write the selected full frames as JPEGs (inspection, external detectors)'))
 DETECTOR_OPTION = ('--detector', dict(

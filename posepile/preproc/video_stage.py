@@ -226,14 +226,15 @@ class BrokenVideosError(RuntimeError):
 
 def run_video_stage(tasks, out_dir, *, data_root=None, shard=None, n_workers=None, detector_spec=None,
                     box_rule=BoxRule(), segmenter_spec=None, joint_edges=None, keep_frames=False,
-                    skip_broken=False, **crop_options):
+                    skip_broken=None, **crop_options):
     """Process this shard's videos (every n-th of the tasks sorted by key); returns the summaries.
 
     tasks: list of VideoTask (keys unique). out_dir: where the per-video results and the manifest go.
     detector_spec: a posepile.preproc.detection spec, needed when box_rule needs detections
     (default: $POSEPILE_DETECTOR or 'hog'). segmenter_spec: segment the crops ('grabcut', 'onnx:...'),
     with the skeleton's joint_edges as seeds. crop_options go to make_efficient_example.
-    Raises BrokenVideosError listing broken videos at the end, unless skip_broken.
+    Raises BrokenVideosError listing broken videos at the end, unless skip_broken (default: the
+    SKIP_BROKEN=1 environment setting).
     """
     import os
 
@@ -246,6 +247,8 @@ def run_video_stage(tasks, out_dir, *, data_root=None, shard=None, n_workers=Non
         raise ValueError('video task keys must be unique')
     if box_rule.needs_detections() and detector_spec is None:
         detector_spec = os.environ.get('POSEPILE_DETECTOR', 'hog')
+    from posepile.preproc.pipeline import skip_broken_default
+    skip_broken = skip_broken_default(skip_broken)
     out_dir = Path(out_dir)
     _write_manifest(out_dir, sorted(keys))
     index, count = parse_shard(shard)

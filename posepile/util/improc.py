@@ -5,14 +5,26 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from posepile.util.errors import InputError
 from posepile.util.fileio import write_bytes_atomic
 
 _REDUCED_FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
                   8: cv2.IMREAD_REDUCED_COLOR_8}
 
 
-class ImageDecodeError(ValueError):
+class ImageDecodeError(InputError):
     pass
+
+
+def check_complete(data, name):
+    """Raise ImageDecodeError if encoded image bytes are cut short: a JPEG without its end-of-image marker
+    near the end (decoders would silently fill the missing part with grey), a PNG without its IEND chunk."""
+    if data[:2] == b'\xff\xd8':
+        if data.rfind(b'\xff\xd9', max(0, len(data) - 4096)) < 0:
+            raise ImageDecodeError(f'{name}: truncated JPEG (no end-of-image marker; {len(data)} bytes)')
+    elif data[:8] == b'\x89PNG\r\n\x1a\n':
+        if data.rfind(b'IEND', max(0, len(data) - 64)) < 0:
+            raise ImageDecodeError(f'{name}: truncated PNG (no IEND chunk; {len(data)} bytes)')
 
 
 def choose_decode_scale(output_scale):
@@ -27,10 +39,23 @@ def choose_decode_scale(output_scale):
     return 1
 
 
-def decode_jpeg(path_or_bytes, scale_denominator=1):
+def decode_jpeg(path_or_bytes, scale_denominator=1, strict=False):
     """RGB uint8 image from a JPEG file or bytes, decoded at 1/scale_denominator (1, 2, 4, 8) in the
-    DCT domain by libjpeg-turbo (fast: the skipped resolution is never computed)."""
+    DCT domain by libjpeg-turbo (fast: the skipped resolution is never computed). `strict` (for raw inputs)
+    refuses truncated files instead of decoding them with a grey lower part."""
     flag = _REDUCED_FLAGS[scale_denominator]
+    if strict and not isinstance(path_or_bytes, (bytes, bytearray, memoryview, np.ndarray)):
+        name = str(path_or_bytes)
+        try:
+            with open(name, 'rb') as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise FileNotFoundError(name) from None
+        check_complete(data, name)
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+        if image is None:
+            raise ImageDecodeError(f'{name}: cannot decode image')
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     if isinstance(path_or_bytes, (bytes, bytearray, memoryview, np.ndarray)):
         buf = np.frombuffer(path_or_bytes, np.uint8) if not isinstance(path_or_bytes, np.ndarray) \
             else path_or_bytes
@@ -46,8 +71,8 @@ def decode_jpeg(path_or_bytes, scale_denominator=1):
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def imread_rgb(path, scale_denominator=1):
-    return decode_jpeg(path, scale_denominator)
+def imread_rgb(path, scale_denominator=1, strict=False):
+    return decode_jpeg(path, scale_denominator, strict)
 
 
 def encode_jpeg(rgb, quality=95):

@@ -274,7 +274,7 @@ def make_video_tasks(data_root=None):
 @pipeline.cli_options(pipeline.SKIP_BROKEN_OPTION,
                       ('--segmenter', dict(dest='segmenter_spec', default='grabcut',
                                            help='segmenter of the crops (the original segmented every crop)')))
-def video_stage(shard=None, n_workers=None, skip_broken=False, segmenter_spec='grabcut', data_root=None):
+def video_stage(shard=None, n_workers=None, skip_broken=None, segmenter_spec='grabcut', data_root=None):
     """One pass per video: crops of the selected frames (box = joints x1.15, further expansion 0.8), segmented."""
     from posepile.joint_info import JointInfo
     edges = JointInfo(JOINT_NAMES, JOINT_EDGES).stick_figure_edges

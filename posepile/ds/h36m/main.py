@@ -251,7 +251,7 @@ def make_video_tasks(data_root=None):
 @pipeline.cli_options(pipeline.SKIP_BROKEN_OPTION, pipeline.KEEP_FRAMES_OPTION,
                       ('--segmenter', dict(dest='segmenter_spec', default=None,
                                            help='also segment the crops (e.g. grabcut); default: no masks')))
-def video_stage(shard=None, n_workers=None, skip_broken=False, keep_frames=False, segmenter_spec=None,
+def video_stage(shard=None, n_workers=None, skip_broken=None, keep_frames=False, segmenter_spec=None,
                 data_root=None):
     """One pass per video: perspective-correct crops around the projected joints of the selected frames
     (H36M lens model undone), optionally segmented; no full frames unless --keep-frames."""

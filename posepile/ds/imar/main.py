@@ -340,7 +340,7 @@ def box_rule(name, detector_spec):
                       pipeline.KEEP_FRAMES_OPTION,
                       ('--segmenter', dict(dest='segmenter_spec', default=None,
                                            help='also segment the crops (e.g. grabcut); default: no masks')))
-def video_stage(name, detector_spec=None, shard=None, n_workers=None, skip_broken=False, keep_frames=False,
+def video_stage(name, detector_spec=None, shard=None, n_workers=None, skip_broken=None, keep_frames=False,
                 segmenter_spec=None, data_root=None):
     """One pass per video: perspective-correct crops (lens model undone) of the selected frames, boxes by
     the detector when one is given ($POSEPILE_DETECTOR), optionally segmented."""

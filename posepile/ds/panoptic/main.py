@@ -186,7 +186,7 @@ def make_video_tasks(data_root=None):
 
 
 @pipeline.cli_options(pipeline.DETECTOR_OPTION, pipeline.SKIP_BROKEN_OPTION, pipeline.KEEP_FRAMES_OPTION)
-def video_stage(shard=None, n_workers=None, detector_spec=None, skip_broken=False, keep_frames=False,
+def video_stage(shard=None, n_workers=None, detector_spec=None, skip_broken=None, keep_frames=False,
                 data_root=None):
     """Crops of every person with >= 6 joints in view of each HD camera, one pass per video. With a detector
     (--detector or $POSEPILE_DETECTOR) the paper's rule: Hungarian assignment at IoU > 0.1 with detections

@@ -141,7 +141,7 @@ def make_video_tasks(data_root=None):
 
 
 @pipeline.cli_options(pipeline.SKIP_BROKEN_OPTION, pipeline.KEEP_FRAMES_OPTION)
-def video_stage(shard=None, n_workers=None, skip_broken=False, keep_frames=False, data_root=None):
+def video_stage(shard=None, n_workers=None, skip_broken=None, keep_frames=False, data_root=None):
     """Crops, one pass per clip, frames mirrored back (the released videos are mirrored); masks and boxes
     from the part segmentation."""
     pipeline.dataset_video_stage(NAME, make_video_tasks(data_root), shard, n_workers, data_root,

@@ -302,7 +302,7 @@ def make_video_tasks(data_root=None):
 
 
 @pipeline.cli_options(pipeline.SKIP_BROKEN_OPTION)
-def video_stage(shard=None, n_workers=None, skip_broken=False, data_root=None):
+def video_stage(shard=None, n_workers=None, skip_broken=None, data_root=None):
     """One pass per video: crops of the selected frames (box = joints x1.25 cut by the matte box and the image),
     the matte reprojected into each crop as its mask."""
     pipeline.dataset_video_stage(NAME, make_video_tasks(data_root), shard, n_workers, data_root,
