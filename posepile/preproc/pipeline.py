@@ -181,6 +181,34 @@ def dataset_video_stage(name, tasks, shard=None, n_workers=None, data_root=None,
                            shard=shard, n_workers=n_workers, **options)
 
 
+def inputs_fingerprint(input_paths, options=None):
+    """Fingerprint of a small stage's input files (their size and mtime) and options."""
+    from posepile.util.fingerprint import digest, file_stamp
+    paths = sorted(str(p) for p in input_paths)
+    return digest([(p, file_stamp(p)) for p in paths], options)
+
+
+def load_stage_json(out_path, input_paths, options=None):
+    """The value a small stage (e.g. frame selection) saved with save_stage_json, or None when it must be
+    recomputed: missing, unreadable, written by an older version, or its inputs or options changed since."""
+    out_path = Path(out_path)
+    if not out_path.exists():
+        return None
+    try:
+        stored = fileio.load_json(out_path)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(stored, dict) or stored.get('inputs_fingerprint') != inputs_fingerprint(input_paths, options):
+        logger.info('%s: inputs or options changed since it was written: recomputing it', out_path)
+        return None
+    return stored['value']
+
+
+def save_stage_json(value, out_path, input_paths, options=None):
+    fileio.save_json({'inputs_fingerprint': inputs_fingerprint(input_paths, options), 'value': value}, out_path)
+    return value
+
+
 def recipe_crop_results(name, data_root=None, subdir='crops'):
     """(key, example) pairs of a recipe's crop stage; a clear error when the stage has not run."""
     crops = work_dir(name, data_root) / subdir

@@ -141,11 +141,12 @@ def _clip_jobs(root):
 
 def select_frames_stage(data_root=None):
     """Train/val: adaptive selection (a joint moved >= 100 mm) on the 50 fps mocap; test: every 5th frame."""
-    from posepile.util import fileio
     from posepile.util.sampling import select_frames
     out_path = work_dir(data_root) / 'selection.json'
-    if out_path.exists():
-        return fileio.load_json(out_path)
+    inputs = sorted(raw_root(data_root).glob('**/*.c3d')) + sorted(raw_root(data_root).glob('**/splits.csv'))
+    cached = pipeline.load_stage_json(out_path, inputs, [SELECTION_THRESHOLD_MM, TEST_FRAME_STEP])
+    if cached is not None:
+        return cached
     root = raw_root(data_root)
     selection = {}
     for subject, clip, split, _ in load_splits(root):
@@ -153,7 +154,7 @@ def select_frames_stage(data_root=None):
         frames = (range(0, len(mocap), TEST_FRAME_STEP) if split == 'test'
                   else select_frames(mocap, SELECTION_THRESHOLD_MM))
         selection[f'{subject}-{clip}'] = [int(f) for f in frames]
-    fileio.save_json(selection, out_path)
+    pipeline.save_stage_json(selection, out_path, inputs, [SELECTION_THRESHOLD_MM, TEST_FRAME_STEP])
     return selection
 
 

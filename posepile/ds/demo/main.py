@@ -189,10 +189,14 @@ def load_poses(path):
 def select_frames_stage(data_root=None):
     """Adaptive selection on the 3D tracks: per person, keep training frames where some joint moved
     >= 100 mm since the last kept frame; test frames are every 5th frame."""
+    from posepile.preproc import pipeline
     from posepile.util.sampling import select_frames
     out_path = work_dir(data_root) / 'selection.json'
-    if out_path.exists():
-        return fileio.load_json(out_path)
+    inputs = [raw_root(data_root) / 'joints3d_mm.npz']
+    options = [SELECTION_THRESHOLD_MM, TRAIN_FRACTION, TEST_EVERY_NTH]
+    cached = pipeline.load_stage_json(out_path, inputs, options)
+    if cached is not None:
+        return cached
     poses = load_poses(_require(raw_root(data_root) / 'joints3d_mm.npz', 'generate'))
     n_train_frames = int(round(TRAIN_FRACTION * poses.shape[1]))
     train = {str(p): select_frames(poses[p, :n_train_frames], SELECTION_THRESHOLD_MM).tolist()
@@ -200,7 +204,7 @@ def select_frames_stage(data_root=None):
     test = list(range(n_train_frames, poses.shape[1], TEST_EVERY_NTH))
     selection = {'train': train, 'test': test, 'threshold_mm': SELECTION_THRESHOLD_MM}
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    fileio.save_json(selection, out_path)
+    pipeline.save_stage_json(selection, out_path, inputs, options)
     n_train = sum(len(v) for v in train.values())
     logger.info('selected %d of %d training person-frames, %d test frames', n_train,
                 n_train_frames * poses.shape[0], len(test))
@@ -226,7 +230,8 @@ def make_video_tasks(data_root=None):
     Returns (tasks, counts of people left out)."""
     from posepile.preproc.video_stage import PersonTask, VideoTask
     root = raw_root(data_root)
-    selection = fileio.load_json(_require(work_dir(data_root) / 'selection.json', 'select-frames'))
+    _require(work_dir(data_root) / 'selection.json', 'select-frames')
+    selection = select_frames_stage(data_root)
     cameras, calibration = load_calibration(_require(root / 'calibration.json', 'generate'))
     poses = load_poses(root / 'joints3d_mm.npz')
     imshape = tuple(calibration['image_size'])
@@ -400,7 +405,7 @@ def summary_stage(started_at=None, data_root=None, contact_sheet=None, eval_json
     """Print the run's summary; the last line is `summary: {json}`."""
     from posepile.datasets3d import get_dataset
     work = work_dir(data_root)
-    selection = fileio.load_json(work / 'selection.json')
+    selection = select_frames_stage(data_root)
     _, calibration = load_calibration(raw_root(data_root) / 'calibration.json')
     seg = fileio.load_json(work / 'segmentation_stats.json')
     reproj = fileio.load_json(work / 'reprojection_stats.json')

@@ -180,12 +180,13 @@ def subjects_present(root):
 def select_frames_stage(data_root=None):
     """Training subjects: every 5th frame, then adaptive selection (a joint moved >= 100 mm); test subjects:
     every 64th frame. Writes posepile_work/selection.json {subject: {action: [frame indices]}}."""
-    from posepile.util import fileio
     from posepile.util.sampling import select_frames
     root = raw_root(data_root)
     out_path = work_dir(data_root) / 'selection.json'
-    if out_path.exists():
-        return fileio.load_json(out_path)
+    inputs = sorted(raw_root(data_root).glob('S*/MyPoseFeatures/D3_Positions/*.cdf'))
+    cached = pipeline.load_stage_json(out_path, inputs, [SELECTION_THRESHOLD_MM, TRAIN_FRAME_STEP, TEST_FRAME_STEP])
+    if cached is not None:
+        return cached
     subjects = subjects_present(root)
     if not subjects:
         raise FileNotFoundError(f'no subject folders with MyPoseFeatures under {root}: extract the '
@@ -201,7 +202,7 @@ def select_frames_stage(data_root=None):
                 candidates = np.arange(0, len(poses), TRAIN_FRAME_STEP)
                 frames = candidates[select_frames(poses[candidates], SELECTION_THRESHOLD_MM)].tolist()
             selection[subject][action] = frames
-    fileio.save_json(selection, out_path)
+    pipeline.save_stage_json(selection, out_path, inputs, [SELECTION_THRESHOLD_MM, TRAIN_FRAME_STEP, TEST_FRAME_STEP])
     return selection
 
 

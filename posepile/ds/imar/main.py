@@ -244,12 +244,13 @@ DATASET_OPTION = ('--dataset', dict(dest='name', required=True, choices=NAMES))
 def select_frames_stage(name, data_root=None):
     """Per train sequence, camera and person: the video frames kept by adaptive selection.
     Writes posepile_work/selection.json {subject: {action: {camera: [[frames of person 0], ...]}}}."""
-    from posepile.util import fileio
     _check_name(name)
     out_path = work_dir(name, data_root) / 'selection.json'
-    if out_path.exists():
-        return fileio.load_json(out_path)
     release = release_dir(name, data_root)
+    inputs = sorted(release.glob('train/*/joints3d_25/*.json')) + sorted(release.glob('train/*/videos/*/*.mp4'))
+    cached = pipeline.load_stage_json(out_path, inputs, [name])
+    if cached is not None:
+        return cached
     train_subjects, subj_to_act = load_info(release, name)
     selection = {}
     for subject in train_subjects:
@@ -263,7 +264,7 @@ def select_frames_stage(name, data_root=None):
                 n_video = _video_frame_count_or_mocap_span(video_path, poses.shape[1])
                 per_camera[camera_id] = [select_video_frames(person, n_video) for person in poses]
             selection[subject][action] = per_camera
-    fileio.save_json(selection, out_path)
+    pipeline.save_stage_json(selection, out_path, inputs, [name])
     n = sum(len(f) for acts in selection.values() for cams in acts.values() for ppl in cams.values() for f in ppl)
     logger.info('%s: %d person crops selected', name, n)
     return selection

@@ -117,11 +117,12 @@ def select_frames_stage(data_root=None):
     """Per sequence and person: adaptive selection over the person's track with the original's settings
     (AdaptivePoseSampler(100): some joint moved >= 100 mm, and a missing joint counts as moved, so tracks
     with low-confidence joints keep most frames). Writes {sequence: {frame: [body ids]}}."""
-    from posepile.util import fileio
     from posepile.util.sampling import select_frames
     out_path = work_dir(data_root) / 'selection.json'
-    if out_path.exists():
-        return fileio.load_json(out_path)
+    inputs = sorted(raw_root(data_root).glob('*/hdPose3d_stage1_coco19/*.json'))
+    cached = pipeline.load_stage_json(out_path, inputs, [SELECTION_THRESHOLD_MM])
+    if cached is not None:
+        return cached
     root = raw_root(data_root)
     selection = {}
     for sequence in sequences_on_disk(root):
@@ -132,7 +133,7 @@ def select_frames_stage(data_root=None):
             for i in kept:
                 per_frame.setdefault(str(frames[i]), []).append(body_id)
         selection[sequence] = per_frame
-    fileio.save_json(selection, out_path)
+    pipeline.save_stage_json(selection, out_path, inputs, [SELECTION_THRESHOLD_MM])
     return selection
 
 

@@ -91,17 +91,18 @@ def frame_relpath(clip, frame):
 
 
 def select_frames_stage(data_root=None):
-    from posepile.util import fileio
     from posepile.util.sampling import select_frames
     out_path = work_dir(data_root) / 'selection.json'
-    if out_path.exists():
-        return fileio.load_json(out_path)
+    inputs = sorted(raw_root(data_root).glob('**/*_info.mat'))
+    cached = pipeline.load_stage_json(out_path, inputs, [SELECTION_THRESHOLD_MM])
+    if cached is not None:
+        return cached
     root = raw_root(data_root)
     selection = {}
     for _, clip in list_clips(root):
         joints = load_joints3d_mm(load_info(root / f'{clip}_info.mat'))
         selection[clip] = select_frames(joints, SELECTION_THRESHOLD_MM).tolist()
-    fileio.save_json(selection, out_path)
+    pipeline.save_stage_json(selection, out_path, inputs, [SELECTION_THRESHOLD_MM])
     return selection
 
 
