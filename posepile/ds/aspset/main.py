@@ -86,13 +86,19 @@ def split_folder(split):
 def load_mocap(path):
     """(N, 17, 3) world joints in mm from a joints_3d .c3d file (ezc3d: points (4, 17, N))."""
     import ezc3d
+
+    from posepile.util.validation import c3d_header_frame_count, check_coords_mm, check_count
     try:
+        promised = c3d_header_frame_count(path)
         points = np.asarray(ezc3d.c3d(str(path))['data']['points'])
+    except ASPsetFormatError:
+        raise
     except Exception as e:  # ezc3d raises plain RuntimeError/IndexError on bad files
         raise ASPsetFormatError(f'{path}: cannot read the c3d file ({e})') from e
     if points.ndim != 3 or points.shape[:2] != (4, 17):
         raise ASPsetFormatError(f'{path}: expected points of shape (4, 17, N), got {points.shape}')
-    return np.transpose(points[:3], (2, 1, 0)).astype(np.float64)
+    check_count(points.shape[2], promised, path, 'mocap frames')
+    return check_coords_mm(np.transpose(points[:3], (2, 1, 0)), path, 'mocap points')
 
 
 def frame_relpath(split, subject, clip, camera, frame_index):

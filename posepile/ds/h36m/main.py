@@ -106,7 +106,8 @@ def load_pose_cdf(path):
         raise H36MFormatError(f'{path}: cannot read the Pose variable ({e})') from e
     if pose.shape[-1] != 96:
         raise H36MFormatError(f'{path}: Pose has shape {pose.shape}, expected (1, N, 96)')
-    return pose.reshape(-1, 32, 3).astype(np.float32)
+    from posepile.util.validation import check_coords_mm
+    return check_coords_mm(pose.reshape(-1, 32, 3), path, 'Pose values').astype(np.float32)
 
 
 def image_relpath(subject, action_basename, camera_id, frame_index):

@@ -137,10 +137,26 @@ def select_frames_stage(data_root=None):
     return selection
 
 
-def hd_cameras_with_video(root, sequence):
+# HD videos missing upstream (the official release lacks them): skipped with a log line, not an error
+UPSTREAM_MISSING_HD_VIDEOS = {('160906_band3', '00_03')} | {
+    (s, '00_20') for s in ('171204_pose3', '171204_pose4', '171204_pose5', '160422_haggling1')}
+
+
+def hd_cameras(root, sequence):
+    """The sequence's HD cameras from its calibration, except the videos missing upstream. A camera whose
+    video is missing here is NOT dropped silently: its video task reports it (or --skip-broken skips it);
+    set PANOPTIC_HD_VIEWS=00_00,00_01,... to build only the views you downloaded."""
+    import os
     cameras = load_cameras(Path(root) / sequence / f'calibration_{sequence}.json', camera_type='hd')
-    return {name: cam for name, cam in sorted(cameras.items())
-            if (Path(root) / sequence / 'hdVideos' / f'hd_{name}.mp4').exists()}
+    chosen = os.environ.get('PANOPTIC_HD_VIEWS')
+    wanted = set(chosen.split(',')) if chosen else None
+    result = {}
+    for name, camera in sorted(cameras.items()):
+        if (sequence, name) in UPSTREAM_MISSING_HD_VIDEOS:
+            logger.info('%s: hd_%s.mp4 is missing in the official release: camera skipped', sequence, name)
+        elif wanted is None or name in wanted:
+            result[name] = camera
+    return result
 
 
 def frame_relpath(sequence, camera_name, frame):
@@ -161,7 +177,7 @@ def make_video_tasks(data_root=None):
         tracks = load_tracks(root, sequence)
         calibration = _load_json(root / sequence / f'calibration_{sequence}.json')
         resolution = {c['name']: c['resolution'] for c in calibration['cameras']}
-        for camera_name, camera in hd_cameras_with_video(root, sequence).items():
+        for camera_name, camera in hd_cameras(root, sequence).items():
             width, height = resolution[camera_name]
             people = {}
             for frame_str, body_ids in sorted(per_frame.items(), key=lambda kv: int(kv[0])):
