@@ -10,6 +10,8 @@ SUBCOMMANDS = {
     'verify': ('posepile.storage.barecat_store:main_verify', 'verify a Barecat export (checksums, decoding)'),
     'show': ('posepile.show:main', 'contact sheet of crops with skeletons and masks'),
     'demo': ('posepile.ds.demo.main:main', 'run the demo pipeline on a synthetic capture'),
+    'status': ('posepile.status:main', 'per dataset: raw release found, stages done, examples per split, last error'),
+    'mix': ('posepile.merging.mix_build:main', 'training mixes of the paper: posepile mix build NAME OUT/'),
 }
 
 
