@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from posepile.util import fileio
+from posepile.util.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -220,7 +221,7 @@ def _process_video(task, out_dir, data_root, options):
     return {'key': task.key, 'status': 'done', 'n': len(examples), 'stats': stats}
 
 
-class BrokenVideosError(RuntimeError):
+class BrokenVideosError(InputError):
     """Some videos could not be decoded; the message lists them (one line)."""
 
 

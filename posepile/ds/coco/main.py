@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from posepile.preproc import pipeline
+from posepile.util.errors import InputError
 
 logger = logging.getLogger(__name__)
 NAME = 'coco'
@@ -23,7 +24,7 @@ SPLITS = {'train2017': 0, 'val2017': 1}
 MAX_IOU_WITH_OTHERS = {'coco': 0.5, 'coco_single': 0.1}
 
 
-class COCOFormatError(ValueError):
+class COCOFormatError(InputError):
     pass
 
 
@@ -42,7 +43,7 @@ def load_annotation_file(path):
             data = json.load(f)
         images = {im['id']: im for im in data['images']}
         annotations = data['annotations']
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
         raise COCOFormatError(f'{path}: not a COCO keypoints file ({type(e).__name__}: {e})') from e
     return images, annotations
 
@@ -85,7 +86,10 @@ def make_crop_tasks(data_root=None):
     for split_name in SPLITS:
         path = root / 'annotations' / f'person_keypoints_{split_name}.json'
         if not path.exists():
-            logger.info('%s not found, skipping that split', path)
+            if not pipeline.skip_broken_default():  # never a silently missing split
+                raise COCOFormatError(f'{path} not found: extract annotations_trainval2017.zip (or set '
+                                      'SKIP_BROKEN=1 to build without that split)')
+            logger.warning('%s not found: building without that split (SKIP_BROKEN=1)', path)
             continue
         images, annotations = load_annotation_file(path)
         by_image = {}

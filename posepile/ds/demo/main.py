@@ -486,5 +486,8 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
+    import sys
+
+    from posepile.util.errors import run_cli
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s: %(message)s')
-    main()
+    sys.exit(run_cli(main, prog='python -m posepile.ds.demo.main'))

@@ -50,7 +50,7 @@ def load_annotations(path):
     try:
         with open(path, encoding='utf-8') as f:
             content = json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise GPAFormatError(f'{path}: cannot read ({e})') from e
     if not isinstance(content, dict) or not isinstance(content.get('images'), list) or \
             not isinstance(content.get('annotations'), list):

@@ -19,7 +19,7 @@ def _load_json(path):
     try:
         with open(path, encoding='utf-8') as f:
             return json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise PanopticFormatError(f'{path}: cannot read JSON ({e})') from e
 
 

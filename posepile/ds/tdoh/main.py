@@ -4,6 +4,9 @@ from pathlib import Path
 
 import numpy as np
 
+from posepile.util.errors import InputError
+from posepile.util.validation import check_coords_mm
+
 JOINT_NAMES = 'rank,rkne,rhip,lhip,lkne,lank,rwri,relb,rsho,lsho,lelb,lwri,neck,head'
 JOINT_EDGES = 'rank-rkne-rhip-lhip-lkne-lank,rwri-relb-rsho-lsho-lelb-lwri,rsho-neck-lsho,neck-head'
 # lsp_joints_3d are in units of 7 mm: the original multiplies by 1000/7 (a quirk of the release).
@@ -11,7 +14,7 @@ UNIT_TO_MM = 1000 / 7
 HIP_INDICES = (2, 3)
 
 
-class TDOHFormatError(ValueError):
+class TDOHFormatError(InputError):
     pass
 
 
@@ -21,7 +24,7 @@ def load_annotations(path):
     try:
         with open(path, encoding='utf-8') as f:
             annotations = json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise TDOHFormatError(f'{path}: cannot read ({e})') from e
     result = {}
     for image_id, annotation in annotations.items():
@@ -30,6 +33,7 @@ def load_annotations(path):
             intrinsics = np.asarray(annotation['intri'], np.float64).reshape(3, 3)
         except (KeyError, ValueError, TypeError) as e:
             raise TDOHFormatError(f'{path}: annotation {image_id!r} is malformed ({e!r})') from None
+        check_coords_mm(joints, path, f'lsp_joints_3d of annotation {image_id!r} (x 1000/7)')
         result[str(image_id)] = dict(joints_mm=joints, intrinsics=intrinsics, raw=annotation)
     return result
 
