@@ -15,6 +15,11 @@ DATASETS = {
     'tdpeople': 'posepile.ds.tdpeople.main:make_dataset',
     'gpa': 'posepile.ds.gpa.main:make_dataset',
     'sailvos': 'posepile.ds.sailvos.main:make_dataset',
+    'agora': 'posepile.ds.agora.main:make_dataset',
+    'spec': 'posepile.ds.spec.main:make_dataset',
+    'behave': 'posepile.ds.behave.main:make_dataset',
+    'rich': 'posepile.ds.rich.main:make_dataset',
+    'rich_body': 'posepile.ds.rich.main:make_body_dataset',
     'coco': 'posepile.ds.coco.main:make_dataset',
     'coco_single': 'posepile.ds.coco.main:make_single_person',
     'mpii': 'posepile.ds.mpii.main:make_dataset',
@@ -32,6 +37,14 @@ DATASETS = {
     'humansc3d': 'posepile.ds.imar.main:make_humansc3d',
     'hspace': 'posepile.ds.hspace.main:make_dataset',
     'human4d': 'posepile.ds.human4d.main:make_dataset',
+    'mads': 'posepile.ds.mads.main:make_dataset',
+    'umpm': 'posepile.ds.umpm.main:make_dataset',
+    'tdhp_full': 'posepile.ds.tdhp.main:make_full_dataset',
+    'muco': 'posepile.ds.muco.main:make_dataset',
+    'jta': 'posepile.ds.jta.main:make_dataset',
+    'ikea': 'posepile.ds.ikea.main:make_dataset',
+    'bmhad': 'posepile.ds.bmhad.main:make_dataset',
+    'bml_movi': 'posepile.ds.bml_movi.main:make_dataset',
 }
 
 
