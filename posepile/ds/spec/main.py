@@ -1,0 +1,266 @@
+"""SPEC-SYN (synthetic renders with varied cameras): readers of annotations/{train,test}.npz and the placement of
+the SMPL joints in the camera.
+
+Raw layout under $DATA_ROOT/spec/spec-syn: annotations/{train,test}.npz with one row per person: imgname (image
+path relative to spec-syn), pose (72 SMPL axis-angle), shape (10 betas), cam_rotmat (3x3 world-to-camera),
+cam_int (3x3 px), openpose_gt (25 OpenPose body-25 joints x (x px, y px, confidence)), S (>= 12 joints x (x, y,
+z m, confidence), the first 12 in LSP order rank..lwri). The release has no SMPL translation: as in the original,
+the SMPL joints of (pose, shape) are placed by PnP against 14 of the OpenPose joints with the shipped intrinsics,
+then scaled about the camera centre by the ratio of the RMS spreads of S and of the same 12 SMPL joints.
+"""
+import collections
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from posepile.preproc import pipeline
+
+logger = logging.getLogger(__name__)
+NAME = 'spec'
+SPLITS = {'train': 0, 'test': 2}
+
+JOINT_NAMES = ('pelv,lhip,rhip,bell,lkne,rkne,spin,lank,rank,thor,ltoe,rtoe,neck,lcla,rcla,head,lsho,rsho,lelb,'
+               'relb,lwri,rwri,lhan,rhan')
+JOINT_EDGES = 'head-neck-thor-rcla-rsho-relb-rwri-rhan,thor-spin-bell-pelv-rhip-rkne-rank-rtoe'
+OPENPOSE_NAMES = ('head,neck,rsho,relb,rwri,lsho,lelb,lwri,pelv,rhip,rkne,rank,lhip,lkne,lank,reye,leye,rear,'
+                  'lear,lto2,lto3,lhee,rto2,rto3,rhee')
+PNP_JOINTS = 'neck,rsho,relb,rwri,lsho,lelb,lwri,pelv,rhip,rkne,rank,lhip,lkne,lank'  # SMPL <-> OpenPose
+S_JOINTS = 'rank,rkne,rhip,lhip,lkne,lank,rwri,relb,rsho,lsho,lelb,lwri'  # the first 12 rows of S
+BOX_EXPANSION = 1.15
+DETECTION_MIN_IOU = 0.3
+MIN_BOX_SIDE_PX = 100
+MIN_PNP_POINTS = 6
+ARRAYS = {'imgname': (), 'pose': (72,), 'shape': (None,), 'cam_rotmat': (3, 3), 'cam_int': (3, 3),
+          'openpose_gt': (25, 3), 'S': (None, None)}
+
+
+class SpecFormatError(ValueError):
+    pass
+
+
+def _indices(names, order):
+    order = order.split(',')
+    return [order.index(n) for n in names.split(',')]
+
+
+# ------------------------------------------------------------------------------------------------
+# Readers
+def load_annotations(path):
+    """{key: array} of annotations/<split>.npz, validated (one row per person, no pickled objects)."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in ARRAYS if key in npz.files}
+    except (OSError, ValueError, EOFError) as e:
+        raise SpecFormatError(f'{path}: cannot read ({e})') from None
+    missing = [key for key in ARRAYS if key not in arrays]
+    if missing:
+        raise SpecFormatError(f'{path}: arrays {missing} missing')
+    n = len(arrays['imgname'])
+    for key, shape in ARRAYS.items():
+        actual = arrays[key].shape
+        if actual[0] != n or len(actual) != len(shape) + 1 or any(
+                e is not None and a != e for a, e in zip(actual[1:], shape)):
+            raise SpecFormatError(f'{path}: {key} has shape {actual}, expected ({n}, {shape})')
+        if key != 'imgname' and not np.all(np.isfinite(arrays[key])):
+            raise SpecFormatError(f'{path}: {key} has non-finite values')
+    if arrays['S'].shape[1] < 12 or arrays['S'].shape[2] < 3:
+        raise SpecFormatError(f'{path}: S has shape {arrays["S"].shape}, expected (N, >= 12, >= 3)')
+    scale_m = rms_spread(arrays['S'][:, :12, :3])
+    if n and not (0.05 < np.median(scale_m) < 2):
+        raise SpecFormatError(f'{path}: S spreads {np.median(scale_m):.3g} (median RMS), expected metres')
+    return arrays
+
+
+def rms_spread(points):
+    """RMS distance of the points from their mean, over the last two axes (same units as the points)."""
+    points = np.asarray(points, np.float64)
+    return np.sqrt(np.mean(np.square(points - points.mean(axis=-2, keepdims=True)), axis=(-2, -1)))
+
+
+def solve_pose(joints3d, points2d, intrinsics):
+    """(R, t, rms px): rigid pose putting `joints3d` (mm) onto `points2d` (px) with fixed intrinsics, no
+    distortion (EPnP, then Levenberg-Marquardt refinement: what the original's fully-fixed calibrateCamera does)."""
+    import cv2
+    object_points = np.ascontiguousarray(joints3d, np.float64).reshape(-1, 1, 3)
+    image_points = np.ascontiguousarray(points2d, np.float64).reshape(-1, 1, 2)
+    intrinsics = np.asarray(intrinsics, np.float64)
+    ok, rvec, tvec = cv2.solvePnP(object_points, image_points, intrinsics, None, flags=cv2.SOLVEPNP_EPNP)
+    if not ok:
+        raise ValueError('EPnP failed')
+    ok, rvec, tvec = cv2.solvePnP(object_points, image_points, intrinsics, None, rvec, tvec, useExtrinsicGuess=True,
+                                  flags=cv2.SOLVEPNP_ITERATIVE)
+    if not ok:
+        raise ValueError('PnP refinement failed')
+    projected = cv2.projectPoints(object_points, rvec, tvec, intrinsics, None)[0].reshape(-1, 2)
+    rms = float(np.sqrt(np.mean(np.sum(np.square(projected - image_points.reshape(-1, 2)), axis=1))))
+    return cv2.Rodrigues(rvec)[0], tvec.reshape(3), rms
+
+
+def place_person(smpl_joints_mm, openpose_gt, intrinsics, s_joints_m):
+    """(camera-frame joints mm (24, 3), PnP rms px) or None when too few OpenPose joints have confidence > 0."""
+    i_3d, i_2d = _indices(PNP_JOINTS, JOINT_NAMES), _indices(PNP_JOINTS, OPENPOSE_NAMES)
+    confident = openpose_gt[i_2d, 2] > 0
+    if confident.sum() < MIN_PNP_POINTS:
+        return None
+    rot, trans, rms = solve_pose(smpl_joints_mm[i_3d][confident], openpose_gt[i_2d, :2][confident], intrinsics)
+    scale = rms_spread(s_joints_m[:12, :3] * 1000) / rms_spread(smpl_joints_mm[_indices(S_JOINTS, JOINT_NAMES)])
+    return (smpl_joints_mm @ rot.T + trans) * scale, rms
+
+
+# ------------------------------------------------------------------------------------------------
+# Stages
+def raw_root(data_root=None):
+    return pipeline.raw_root(NAME, data_root) / 'spec-syn'
+
+
+def work_dir(data_root=None):
+    return pipeline.work_dir(NAME, data_root)
+
+
+def annotation_paths(data_root=None):
+    paths = {split: raw_root(data_root) / 'annotations' / f'{split}.npz' for split in SPLITS}
+    paths = {split: path for split, path in paths.items() if path.exists()}
+    if not paths:
+        raise FileNotFoundError(f'no annotations/train.npz or test.npz under {raw_root(data_root)}')
+    return paths
+
+
+def smpl_joints_mm(arrays, model):
+    """(N, 24, 3) SMPL joints (mm) of every row's pose and shape, without translation."""
+    betas = arrays['shape'][:, :model.n_betas] if hasattr(model, 'n_betas') else arrays['shape']
+    result = [model(arrays['pose'][i:i + 4096], betas[i:i + 4096], None, return_vertices=False)['joints']
+              for i in range(0, len(arrays['pose']), 4096)]
+    return np.concatenate(result) * 1000 if result else np.zeros((0, 24, 3))
+
+
+def prepare_split(split, path, model):
+    """Per image: [dict(row, camera-frame joints mm, cam_rotmat, cam_int, pnp_rms_px)]."""
+    from tqdm import tqdm
+    arrays = load_annotations(path)
+    joints = smpl_joints_mm(arrays, model)
+    images = collections.defaultdict(list)
+    for row in tqdm(range(len(joints)), desc=f'spec PnP {split}', mininterval=2, disable=None):
+        placed = place_person(joints[row], arrays['openpose_gt'][row], arrays['cam_int'][row], arrays['S'][row])
+        if placed is None:
+            logger.info('%s row %d: fewer than %d OpenPose joints for PnP: skipped', path, row, MIN_PNP_POINTS)
+            continue
+        images[str(arrays['imgname'][row])].append(dict(
+            row=row, cam_mm=placed[0], pnp_rms_px=placed[1], cam_rotmat=arrays['cam_rotmat'][row],
+            cam_int=arrays['cam_int'][row]))
+    return dict(images)
+
+
+def prepare_stage(data_root=None):
+    """Joints placed in the camera by PnP and RMS scaling (posepile_work/prepared.pkl, redone when inputs change)."""
+    from posepile import bodymodels
+    from posepile.util import fileio
+    paths = annotation_paths(data_root)
+    out_path = work_dir(data_root) / 'prepared.pkl'
+    model_path = bodymodels.find_model_file('smpl', 'neutral', _model_dir(data_root))
+    fingerprint = pipeline.inputs_fingerprint([*paths.values(), model_path])
+    stored = fileio.load_pickle(out_path) if out_path.exists() else None
+    if stored is None or stored.get('fingerprint') != fingerprint:
+        model = bodymodels.load('smpl', 'neutral', model_path)
+        stored = dict(fingerprint=fingerprint,
+                      splits={split: prepare_split(split, path, model) for split, path in paths.items()})
+        rms = [p['pnp_rms_px'] for images in stored['splits'].values() for people in images.values() for p in people]
+        if rms:
+            logger.info('PnP reprojection RMS: median %.3g px, max %.3g px', np.median(rms), np.max(rms))
+        fileio.save_pickle(stored, out_path)
+    return stored['splits']
+
+
+def _model_dir(data_root):
+    from posepile.paths import data_root as default_data_root
+    return Path(data_root or default_data_root()) / 'body_models' / 'smpl'
+
+
+@pipeline.cli_options(pipeline.DETECTOR_OPTION)
+def detect_stage(detector_spec=None, shard=None, data_root=None):
+    """Optional person detection (then: Hungarian match at IoU >= 0.3, unmatched people dropped)."""
+    import os
+
+    from posepile.preproc.detection import run_detection_stage
+    relpaths = sorted({imgname for images in prepare_stage(data_root).values() for imgname in images})
+    spec = detector_spec or os.environ.get('POSEPILE_DETECTOR') or 'hog'
+    run_detection_stage(raw_root(data_root), relpaths, work_dir(data_root) / 'detections.pkl', spec, shard=shard)
+
+
+def person_examples(imgname, people, detections=None):
+    """[(person, example)]: box = projected joints x1.15, or with detections the Hungarian-matched detection
+    (IoU >= 0.3; unmatched people dropped); boxes with a side < 100 px dropped."""
+    from posepile.datasets3d import Pose3DExample
+    from posepile.preproc.association import associate_boxes
+    from posepile.util import boxes
+    from posepile.util.camera import Camera
+    examples = []
+    for person in people:
+        camera = Camera(rot_world_to_cam=person['cam_rotmat'], intrinsic_matrix=person['cam_int'],
+                        world_up=(0, -1, 0))
+        world = camera.camera_to_world(person['cam_mm'])
+        box = boxes.expand(boxes.bb_of_points(camera.world_to_image(world)), BOX_EXPANSION)
+        examples.append(Pose3DExample(f'{NAME}/spec-syn/{imgname}', world, box, camera,
+                                      scene_name=Path(imgname).parent.name))
+    if detections is not None:
+        dets = np.asarray(detections, np.float32).reshape(-1, 5)
+        matches = associate_boxes([ex.bbox for ex in examples], dets, min_iou=DETECTION_MIN_IOU)
+        for example, i_det in zip(examples, matches):
+            example.bbox = dets[i_det, :4] if i_det >= 0 else None
+    return [(p, ex) for p, ex in zip(people, examples)
+            if ex.bbox is not None and min(ex.bbox[2], ex.bbox[3]) >= MIN_BOX_SIDE_PX]
+
+
+def crop_relpath(imgname, row):
+    """spec_downscaled/spec-syn/<dir>/<4th '_' field of the name>/<stem>_<row:06d>.jpg (the original's grouping;
+    names with fewer fields are not grouped)."""
+    path = Path(imgname)
+    fields = path.stem.split('_')
+    group = f'{fields[3]}/' if len(fields) > 3 else ''
+    return f'{NAME}_downscaled/spec-syn/{path.parent.as_posix()}/{group}{path.stem}_{row:06d}.jpg'.replace('/./', '/')
+
+
+def make_crop_tasks(data_root=None):
+    from posepile.util import fileio
+    detections_path = work_dir(data_root) / 'detections.pkl'
+    detections = fileio.load_pickle(detections_path) if detections_path.exists() else None
+    tasks = []
+    for split, images in prepare_stage(data_root).items():
+        for imgname, people in sorted(images.items()):
+            image_dets = None if detections is None else detections.get(imgname, [])
+            for person, example in person_examples(imgname, people, image_dets):
+                tasks.append((f'{SPLITS[split]}/{person["row"]:07d}', example, crop_relpath(imgname, person['row'])))
+    return tasks
+
+
+def crop_stage(shard=None, n_workers=None, data_root=None):
+    """Crops of the kept people (extreme_perspective, as the original: wide-angle cameras)."""
+    pipeline.dataset_crop_stage(NAME, make_crop_tasks(data_root), shard, n_workers, data_root,
+                                extreme_perspective=True)
+
+
+def make_dataset(data_root=None):
+    """SPEC-SYN: train as TRAIN, test as TEST; 24 SMPL joints in mm, placed by PnP and RMS scaling."""
+    from posepile.datasets3d import Pose3DDataset
+    from posepile.joint_info import JointInfo
+    splits = pipeline.examples_by_split(NAME, data_root)
+    return Pose3DDataset(JointInfo(JOINT_NAMES, JOINT_EDGES), splits[0], None, splits[2])
+
+
+def assemble(data_root=None):
+    """The dataset for get_dataset('spec')."""
+    pipeline.save_datasets({NAME: lambda: make_dataset(data_root)})
+
+
+def main(argv=None):
+    pipeline.run_stages(argv, 'python -m posepile.ds.spec.main', 'SPEC-SYN stages', {
+        'prepare': prepare_stage,
+        'detect': detect_stage,
+        'crop': crop_stage,
+        'assemble': assemble,
+    })
+
+
+if __name__ == '__main__':
+    main()

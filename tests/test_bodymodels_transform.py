@@ -1,0 +1,86 @@
+"""posepile.bodymodels.transform: parameters rototranslated into a camera frame give exactly the world joints and
+vertices mapped into the camera (toy SMPL, SMPL+H, SMPL-X models from tests/toy_bodymodels.py)."""
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from posepile import bodymodels
+from posepile.bodymodels import transform
+from posepile.util.camera import Camera
+from tests.toy_bodymodels import write_toy_model
+
+GENDERS = {'smpl': 'male', 'smplh': 'female', 'smplx': 'neutral'}
+
+
+@pytest.fixture(scope='module')
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp('models')
+    result = {}
+    for seed, (model_type, gender) in enumerate(GENDERS.items()):
+        write_toy_model(root, model_type, gender, n_shape=20 if model_type == 'smplx' else 10, seed=seed)
+        result[model_type] = bodymodels.load(model_type, gender, root)
+    return result
+
+
+def random_camera(rng):
+    rotation = Rotation.from_rotvec(rng.normal(0, 1.2, 3)).as_matrix()
+    return Camera(optical_center=rng.uniform(-3000, 3000, 3), rot_world_to_cam=rotation,
+                  intrinsic_matrix=[[1000, 0, 960], [0, 1000, 540], [0, 0, 1]])
+
+
+@pytest.mark.parametrize('model_type', ['smpl', 'smplh', 'smplx'])
+def test_camera_frame_parameters_reproduce_world_joints_in_the_camera(models, model_type):
+    model = models[model_type]
+    rng = np.random.default_rng(7)
+    for _ in range(5):
+        params = {'type': model_type, 'gender': GENDERS[model_type],
+                  'pose': rng.normal(0, 0.6, model.n_joints * 3).astype(np.float32),
+                  'shape': rng.normal(0, 1.5, 10).astype(np.float32),
+                  'trans': rng.uniform(-2, 2, 3).astype(np.float32)}
+        if model_type == 'smplx':
+            params['expression'] = rng.normal(0, 1, 10).astype(np.float32)
+        camera = random_camera(rng)
+        world_mm = transform.parameter_joints_mm(params, model)
+        cam_params = transform.camera_frame_parameters(params, camera, model)
+        assert cam_params['pose'].dtype == np.float32 and cam_params['trans'].dtype == np.float32
+        assert sorted(cam_params) == sorted(params) and cam_params['type'] == model_type
+        np.testing.assert_array_equal(cam_params['pose'][3:], params['pose'][3:])  # only the root turns
+        from_params = transform.parameter_joints_mm(cam_params, model)
+        error = np.linalg.norm(from_params - camera.world_to_camera(world_mm), axis=-1).max()
+        assert error < 0.1, error
+        # the pelvis offset matters: rotating trans alone is centimetres off
+        naive = dict(cam_params, trans=camera.R @ (params['trans'] - camera.t / 1000))
+        assert np.linalg.norm(transform.parameter_joints_mm(naive, model) - from_params, axis=-1).max() > 1
+
+
+def test_vertices_move_rigidly_too_and_batches_match_single(models):
+    model = models['smplx']
+    rng = np.random.default_rng(3)
+    pose, betas, trans = rng.normal(0, 0.5, (4, 165)), rng.normal(0, 1, (4, 10)), rng.normal(0, 1, (4, 3))
+    R = Rotation.from_rotvec([0.3, -1.1, 2.0]).as_matrix()
+    t = np.array([0.5, -1.0, 2.0])
+    new_pose, new_trans = transform.rototranslate(pose, betas, trans, R, t, model)
+    world = model(pose, betas, trans)
+    cam = model(new_pose, betas, new_trans)
+    np.testing.assert_allclose(cam['vertices'], (world['vertices'] - t) @ R.T, atol=2e-5)
+    np.testing.assert_allclose(cam['joints'], (world['joints'] - t) @ R.T, atol=1e-9)
+    single_pose, single_trans = transform.rototranslate(pose[1], betas[1], trans[1], R, t, model)
+    np.testing.assert_allclose(single_pose, new_pose[1], atol=1e-12)
+    np.testing.assert_allclose(single_trans, new_trans[1], atol=1e-12)
+
+
+def test_formula_by_hand_and_identity(models):
+    model = models['smpl']
+    betas = np.linspace(-1, 1, 10)
+    pelvis = transform.rest_pelvis(model, betas)
+    trans = np.array([0.1, 0.2, 0.3])
+    R = np.array([[0, -1, 0], [1, 0, 0], [0, 0, 1.0]])  # 90 degrees about z
+    t = np.array([1.0, 0, 0])
+    pose = np.zeros(72)
+    new_pose, new_trans = transform.rototranslate(pose, betas, trans, R, t, model)
+    np.testing.assert_allclose(new_pose[:3], [0, 0, np.pi / 2], atol=1e-12)
+    np.testing.assert_allclose(new_trans, R @ (trans + pelvis - t) - pelvis, atol=1e-12)
+    same_pose, same_trans = transform.rototranslate(pose, betas, trans, np.eye(3), np.zeros(3), model)
+    np.testing.assert_allclose(same_trans, trans, atol=1e-12)
+    with pytest.raises(ValueError, match='scaled fit'):
+        transform.to_camera_frame({'pose': pose, 'shape': betas, 'trans': trans, 'scale': 1.1}, R, t, model)
