@@ -75,20 +75,56 @@ def _calibration_text(cameras_params):
     return '\n'.join(lines) + '\n'
 
 
-def _dots(camera, points_world, width, height, sigma=1.8):
+def _dots(camera, points_world, width, height, sigma=1.8, body=None):
+    """Grey frame (45) with bright dots at the projected points; `body` = (mask, red level) paints the person's
+    region in the red channel only (the dots are measured in green)."""
     canvas = np.full((height, width), 45.0, np.float32)
     for u, v in camera.world_to_image(points_world):
         if 10 <= u < width - 10 and 10 <= v < height - 10:
             y0, x0 = int(v) - 8, int(u) - 8
             ys, xs = np.mgrid[y0:y0 + 17, x0:x0 + 17]
             canvas[y0:y0 + 17, x0:x0 + 17] += 200 * np.exp(-((xs - u) ** 2 + (ys - v) ** 2) / (2 * sigma ** 2))
-    return np.repeat(np.clip(canvas, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+    frame = np.repeat(np.clip(canvas, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+    if body is not None:
+        mask, level = body
+        frame[..., 0] = np.where(mask, np.maximum(frame[..., 0], level), frame[..., 0])
+    return frame
 
 
-def write_train_sequence(root, subject='S1', sequence='Seq1', n_frames=30, size=(512, 512), seed=0):
+BODY_RADIUS_PX = 16  # the fake person mask: pixels within this distance of the projected skeleton
+
+
+def person_mask(camera, world28, width, height):
+    """The fake FGmasks silhouette: thick lines along the 3DHP edges and discs at the joints (bool H, W)."""
+    import cv2
+    from posepile.ds.tdhp import main as tdhp
+    from posepile.joint_info import JointInfo
+    mask = np.zeros((height, width), np.uint8)
+    pixels = camera.world_to_image(world28)
+    for i, j in JointInfo(tdhp.ALL_JOINT_NAMES, tdhp.ALL_JOINT_EDGES).stick_figure_edges:
+        a, b = np.round(pixels[[i, j]] * 16).astype(np.int64)
+        cv2.line(mask, tuple(int(x) for x in a), tuple(int(x) for x in b), 1, 2 * BODY_RADIUS_PX, cv2.LINE_8, 4)
+    for u, v in np.round(pixels * 16).astype(np.int64):
+        cv2.circle(mask, (int(u), int(v)), BODY_RADIUS_PX * 16, 1, -1, cv2.LINE_8, 4)
+    return mask.astype(bool)
+
+
+def chair_mask(camera, world28, width, height):
+    """The fake ChairMasks region: a box below the pelvis (bool H, W)."""
+    mask = np.zeros((height, width), bool)
+    u, v = camera.world_to_image(world28[4:5])[0]
+    x0, y0 = int(u) - 40, int(v) + 10
+    mask[max(y0, 0):max(y0 + 50, 0), max(x0, 0):max(x0 + 80, 0)] = True
+    return mask
+
+
+def write_train_sequence(root, subject='S1', sequence='Seq1', n_frames=30, size=(512, 512), seed=0,
+                         cameras=tuple(range(14)), masks=True, chairs=False, body_level=None, start_x=0.0):
     """S*/Seq*/annot.mat (v5; annot2/annot3/univ_annot3 cells of 14 cameras, frames, cameras),
-    camera.calibration (14 cameras), imageSequence/video_{c}.avi for the training cameras (dots at the
-    projected 28 joints). Returns the world poses (N, 28, 3) mm."""
+    camera.calibration (14 cameras), imageSequence/video_{c}.avi for `cameras` (dots at the projected 28
+    joints), FGmasks/video_{c}.avi (white silhouette, see person_mask) and, with `chairs`,
+    ChairMasks/video_{c}.avi. `body_level` paints the silhouette into the red channel of the frames.
+    Returns the world poses (N, 28, 3) mm."""
     import scipy.io
     from posepile.ds.demo import scene
     from posepile.ds.tdhp import main as tdhp
@@ -97,8 +133,8 @@ def write_train_sequence(root, subject='S1', sequence='Seq1', n_frames=30, size=
     folder = Path(root) / subject / sequence
     folder.mkdir(parents=True, exist_ok=True)
     walk17 = scene.person_poses(0, n_frames, 25).astype(np.float64)[..., [0, 2, 1]] * [1, 1, 1]
-    walk17[..., 1] = walk17[..., 1]  # y up (z of the demo world becomes y)
     walk17[..., :] -= walk17[:1, 0] * [1, 0, 1]
+    walk17[..., 0] += start_x
     world = np.zeros((n_frames, 28, 3))
     names = tdhp.ALL_JOINT_NAMES.split(',')
     demo_names = scene.JOINT_NAMES.split(',')
@@ -118,8 +154,8 @@ def write_train_sequence(root, subject='S1', sequence='Seq1', n_frames=30, size=
         intrinsic = np.array([[f, 0, size[0] / 2, 0], [0, f, size[1] / 2, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
         params.append((intrinsic, camera.get_extrinsic_matrix(), size))
     (folder / 'camera.calibration').write_text(_calibration_text(params))
-    cameras = tdhp.load_train_cameras(folder / 'camera.calibration')
-    for c, camera in enumerate(cameras):
+    all_cameras = tdhp.load_train_cameras(folder / 'camera.calibration')
+    for c, camera in enumerate(all_cameras):
         cam_coords = camera.world_to_camera(world)
         annot3.append(cam_coords.reshape(n_frames, 84))
         annot2.append(camera.world_to_image(world).reshape(n_frames, 56))
@@ -131,9 +167,18 @@ def write_train_sequence(root, subject='S1', sequence='Seq1', n_frames=30, size=
         cell2[c, 0] = annot2[c]
     scipy.io.savemat(str(folder / 'annot.mat'), {'annot2': cell2, 'annot3': cell, 'univ_annot3': cell,
                                                   'frames': np.arange(n_frames)[:, None], 'cameras': np.arange(14)})
-    for c in tdhp.TRAIN_CAMERAS:
-        frames = (_dots(cameras[c], w, *size) for w in world)
-        write_video(folder / 'imageSequence' / f'video_{c}.avi', frames, fps=25, quality=9)
+    white = lambda m: np.repeat(m.astype(np.uint8)[..., None] * 255, 3, axis=2)  # noqa: E731
+    for c in cameras:
+        camera = all_cameras[c]
+        silhouettes = [person_mask(camera, w, *size) for w in world]
+        bodies = [(m, body_level) if body_level is not None else None for m in silhouettes]
+        write_video(folder / 'imageSequence' / f'video_{c}.avi',
+                    (_dots(camera, w, *size, body=b) for w, b in zip(world, bodies)), fps=25, quality=9)
+        if masks:
+            write_video(folder / 'FGmasks' / f'video_{c}.avi', (white(m) for m in silhouettes), fps=25, quality=9)
+        if chairs:
+            write_video(folder / 'ChairMasks' / f'video_{c}.avi',
+                        (white(chair_mask(camera, w, *size)) for w in world), fps=25, quality=9)
     return world
 
 

@@ -4,12 +4,13 @@ import re
 import numpy as np
 
 from posepile.util.camera import Camera
+from posepile.util.errors import InputError
 
 # Image sizes (width, height) by sensor aspect ratio: the studio test camera and the outdoor GoPro.
 TEST_IMAGE_SIZES = {'square': (2048, 2048), 'wide': (1920, 1080)}
 
 
-class TDHPFormatError(ValueError):
+class TDHPFormatError(InputError):
     pass
 
 
@@ -159,6 +160,7 @@ def test_camera(root, sequence):
 import logging  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from posepile.joint_info import JointInfo  # noqa: E402
 from posepile.preproc import pipeline  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -175,6 +177,22 @@ TRAIN_FRAME_STEP = 5
 SELECTION_THRESHOLD_MM = 100
 MIN_FRACTION_IN_IMAGE = 1 / 3
 BOX_EXPANSION = 1.05
+MASK_THRESHOLD = 32  # chroma key of the FGmasks / ChairMasks videos (first channel, 0-255)
+# Frames per training sequence (the original's counts; the videos end there) and the one shorter video.
+N_FRAMES = {(f'S{s + 1}', f'Seq{q + 1}'): n for s, pair in enumerate(
+    [(6416, 12430), (6502, 6081), (12488, 12283), (6171, 6675), (12820, 12312), (6188, 6145), (6239, 6320),
+     (6468, 6054)]) for q, n in enumerate(pair)}
+SHORT_VIDEOS = {('S6', 'Seq2', 2): 3911}
+# 3DHP-full (and MuCo-3DHP): the 28 joints in MuCo's order and names (the raw skeleton with spi3 called
+# `thor`), as the paper's mixes expect them; FULL_JOINT_ORDER indexes the raw annot.mat order.
+FULL_JOINT_NAMES = ('thor,spi4,spi2,lcla,lhan,rcla,rhan,lfoo,ltoe,rfoo,rtoe,htop,neck,rsho,relb,rwri,lsho,lelb,'
+                    'lwri,rhip,rkne,rank,lhip,lkne,lank,spin,head,pelv')
+FULL_JOINT_EDGES = ('htop-head-neck-lcla-lsho-lelb-lwri-lhan,neck-rcla-rsho-relb-rwri-rhan,'
+                    'neck-spi4-thor-spi2-spin-pelv-lhip-lkne-lank-lfoo-ltoe,pelv-rhip-rkne-rank-rfoo-rtoe')
+FULL_JOINT_ORDER = [0, 1, 2, 8, 12, 13, 17, 21, 22, 26, 27, 7, 5, 14, 15, 16, 9, 10, 11, 23, 24, 25, 18, 19, 20,
+                    3, 6, 4]
+FULL_MIN_VISIBLE_JOINTS = 28 // 3
+JOINT_INFOS = {'make_full_dataset': JointInfo(FULL_JOINT_NAMES, FULL_JOINT_EDGES)}
 
 
 def raw_root(data_root=None):
@@ -185,15 +203,22 @@ def work_dir(data_root=None):
     return pipeline.work_dir(NAME, data_root)
 
 
-def load_train_annotations(annot_mat_path):
-    """annot3 per camera (list of (N, 28, 3) mm, camera frame) from a training sequence's annot.mat (v5)."""
+def load_train_annotations(annot_mat_path, key='annot3'):
+    """annot3 (or key='univ_annot3') per camera (list of (N, 28, 3) mm, camera frame) from a training
+    sequence's annot.mat (v5)."""
     import scipy.io
     path = Path(annot_mat_path)
     try:
-        annot3 = scipy.io.loadmat(str(path))['annot3']
+        cells = scipy.io.loadmat(str(path), variable_names=[key])[key]
     except (OSError, ValueError, KeyError, NotImplementedError) as e:
-        raise TDHPFormatError(f'{path}: cannot read annot3 ({e})') from e
-    return [np.asarray(annot3.reshape(-1)[c], np.float64).reshape(-1, 28, 3) for c in range(annot3.size)]
+        raise TDHPFormatError(f'{path}: cannot read {key} ({e})') from e
+    result = []
+    for c in range(cells.size):
+        values = np.asarray(cells.reshape(-1)[c], np.float64)
+        if values.size % 84:
+            raise TDHPFormatError(f'{path}: {key} of camera {c} has {values.size} values, not a multiple of 28 x 3')
+        result.append(values.reshape(-1, 28, 3))
+    return result
 
 
 def train_sequences(root):
@@ -204,31 +229,187 @@ def train_frame_relpath(subject, sequence, camera_index, frame):
     return f'tdhp/{subject}/{sequence}/Images/video_{camera_index}/frame_{frame:06d}.jpg'
 
 
+def n_usable_frames(subject, sequence, camera_index, n_annotated):
+    """Frames of a training video that have both annotations and pixels: the original's per-sequence
+    counts (the annot.mat of some sequences has more rows than the videos) and S6/Seq2 camera 2, which is
+    shorter (3 911 frames)."""
+    limit = SHORT_VIDEOS.get((subject, sequence, camera_index), N_FRAMES.get((subject, sequence), n_annotated))
+    return min(n_annotated, limit)
+
+
 def select_frames_stage(data_root=None):
     """Per training sequence: every 5th frame, then adaptive selection (a joint moved >= 100 mm; camera 0's
-    annot3, distances being the same in every camera's frame)."""
+    annot3, distances being the same in every camera's frame); a camera whose video is shorter drops the frames
+    past its end (make_video_tasks). Also the 3DHP-full selection (see full_selection)."""
     from posepile.util import fileio
     from posepile.util.sampling import select_frames
     out_path = work_dir(data_root) / 'selection.json'
+    if out_path.exists():
+        selection = fileio.load_json(out_path)
+    else:
+        root = raw_root(data_root)
+        selection = {}
+        for subject, sequence in train_sequences(root):
+            annot3 = load_train_annotations(root / subject / sequence / 'annot.mat')[0]
+            n = max(n_usable_frames(subject, sequence, c, len(annot3)) for c in TRAIN_CAMERAS)
+            candidates = np.arange(0, n, TRAIN_FRAME_STEP)
+            kept = select_frames(annot3[candidates], SELECTION_THRESHOLD_MM)
+            selection[f'{subject}/{sequence}'] = candidates[kept].tolist()
+        fileio.save_json(selection, out_path)
+    full_selection(data_root)
+    return selection
+
+
+def full_selection(data_root=None):
+    """3DHP-full: {'S/Seq/camera': [frames]}: every frame of each of the 14 videos through the adaptive
+    sampler (100 mm, buffer 1) on that camera's annot3 (camera coordinates, mm), then the frames where at
+    least 28 // 3 = 9 joints project into the image in front of the camera (the original's count)."""
+    from posepile.util import fileio
+    from posepile.util.sampling import select_frames
+    out_path = work_dir(data_root) / 'selection_full.json'
     if out_path.exists():
         return fileio.load_json(out_path)
     root = raw_root(data_root)
     selection = {}
     for subject, sequence in train_sequences(root):
-        annot3 = load_train_annotations(root / subject / sequence / 'annot.mat')[0]
-        candidates = np.arange(0, len(annot3), TRAIN_FRAME_STEP)
-        kept = select_frames(annot3[candidates], SELECTION_THRESHOLD_MM)
-        selection[f'{subject}/{sequence}'] = candidates[kept].tolist()
+        folder = root / subject / sequence
+        cameras = load_train_cameras(folder / 'camera.calibration')
+        sizes = _train_image_sizes(folder / 'camera.calibration')
+        for camera_index, annot3 in enumerate(load_train_annotations(folder / 'annot.mat')):
+            if camera_index >= len(cameras):
+                raise TDHPFormatError(f'{folder / "annot.mat"}: annot3 has camera {camera_index}, '
+                                      f'camera.calibration only {len(cameras)}')
+            annot3 = annot3[:n_usable_frames(subject, sequence, camera_index, len(annot3))]
+            kept = select_frames(annot3, SELECTION_THRESHOLD_MM)
+            pixels = cameras[camera_index].camera_to_image(annot3[kept].reshape(-1, 3)).reshape(len(kept), -1, 2)
+            width, height = sizes[camera_index]
+            visible = ((annot3[kept, :, 2] > 0) & (pixels[..., 0] >= 0) & (pixels[..., 0] < width)
+                       & (pixels[..., 1] >= 0) & (pixels[..., 1] < height))
+            enough = visible.sum(axis=1) >= FULL_MIN_VISIBLE_JOINTS
+            selection[f'{subject}/{sequence}/{camera_index}'] = kept[enough].tolist()
     fileio.save_json(selection, out_path)
     return selection
 
 
+# ------------------------------------------------------------------------------------------------
+# Person masks from the shipped chroma-key videos (FGmasks, ChairMasks)
+def mask_video_path(root, subject, sequence, camera_index, kind='FGmasks'):
+    return Path(root) / subject / sequence / kind / f'video_{camera_index}.avi'
+
+
+def _frames_needing_masks(data_root=None):
+    """{(subject, sequence, camera): sorted frames} over the tdhp and tdhp_full selections."""
+    needed = {}
+    for key, frames in select_frames_stage(data_root).items():
+        subject, sequence = key.split('/')
+        for camera_index in TRAIN_CAMERAS:
+            needed.setdefault((subject, sequence, camera_index), set()).update(frames)
+    for key, frames in full_selection(data_root).items():
+        subject, sequence, camera_index = key.split('/')
+        needed.setdefault((subject, sequence, int(camera_index)), set()).update(frames)
+    return {k: sorted(v) for k, v in sorted(needed.items())}
+
+
+def chroma_mask(frame_rgb):
+    """Person (or chair) mask of a 3DHP mask video frame: first channel > 32 (the original's key)."""
+    return frame_rgb[..., 0] > MASK_THRESHOLD
+
+
+def mask_store_path(data_root, subject, sequence, camera_index):
+    return work_dir(data_root) / 'masks' / f'{subject}_{sequence}_video_{camera_index}.pkl'
+
+
+def _decode_masks(path, frames):
+    from posepile.util import masks
+    from posepile.util.video import iter_frames
+    if not path.exists():
+        return None
+    return {int(i): masks.encode(chroma_mask(frame)) for i, frame in iter_frames(path, frames)}
+
+
+def _mask_job(job, data_root):
+    """Decode the FGmasks (and ChairMasks, when shipped) video of one camera at the needed frames and store
+    {'fg': {frame: RLE}, 'chair': {frame: RLE} or None}. Skipped when done with the same inputs."""
+    from posepile.preproc.video_stage import video_fingerprint
+    from posepile.util import fileio
+    (subject, sequence, camera_index), frames = job
+    root = raw_root(data_root)
+    paths = {kind: mask_video_path(root, subject, sequence, camera_index, folder)
+             for kind, folder in (('fg', 'FGmasks'), ('chair', 'ChairMasks'))}
+    fingerprint = {'frames': frames, 'videos': {k: video_fingerprint(p) for k, p in paths.items()}}
+    out_path = mask_store_path(data_root, subject, sequence, camera_index)
+    if out_path.exists():
+        try:
+            if fileio.load_pickle(out_path)['fingerprint'] == fingerprint:
+                return 0
+        except Exception:  # noqa: BLE001 - a damaged store is redone
+            pass
+    store = {kind: _decode_masks(path, frames) for kind, path in paths.items()}
+    if store['fg'] is None:
+        logger.warning('%s is missing: the examples of that camera get no person masks', paths['fg'])
+    store['fingerprint'] = fingerprint
+    fileio.save_pickle(store, out_path)
+    return len(frames)
+
+
+@pipeline.cli_options()
+def mask_stage(shard=None, n_workers=None, data_root=None):
+    """Per-frame person masks (RLE, full frame) of the selected frames from the shipped FGmasks videos
+    (chroma key: first channel > 32), and the chair masks from ChairMasks where shipped. One light pass per
+    mask video, sharded and resumable by video."""
+    import functools
+
+    from posepile.util.parallel import parallel_map, parse_shard, shard_items
+    jobs = list(_frames_needing_masks(data_root).items())
+    index, count = parse_shard(shard)
+    done = parallel_map(functools.partial(_mask_job, data_root=data_root), shard_items(jobs, index, count),
+                        n_workers=n_workers, desc='mask videos')
+    logger.info('masks: %d videos, %d frames decoded now', len(done), sum(done))
+
+
+def load_masks(data_root, subject, sequence, camera_index):
+    """{'fg': {frame: RLE} or None, 'chair': {frame: RLE} or None} of one camera (empty when not stored)."""
+    from posepile.util import fileio
+    path = mask_store_path(data_root, subject, sequence, camera_index)
+    if not path.exists():
+        return {'fg': None, 'chair': None}
+    return fileio.load_pickle(path)
+
+
+def _person_task(key, crop_relpath, camera, camera_coords, size, mask, scene_name, joint_order=None,
+                 univ_camera_coords=None):
+    """PersonTask with the joint box (in-image joints x 1.05, clipped), or None when no joint is in view."""
+    from posepile.datasets3d import Pose3DExample
+    from posepile.preproc.video_stage import PersonTask
+    from posepile.util import boxes
+    width, height = size
+    world = camera.camera_to_world(camera_coords)
+    pixels = camera.world_to_image(world)
+    inside = (pixels[:, 0] >= 0) & (pixels[:, 0] < width) & (pixels[:, 1] >= 0) & (pixels[:, 1] < height)
+    if not inside.any():
+        return None
+    box = boxes.intersection(boxes.expand(boxes.bb_of_points(pixels[inside]), BOX_EXPANSION),
+                             boxes.full_box((height, width)))
+    univ = None if univ_camera_coords is None else camera.camera_to_world(univ_camera_coords)
+    if joint_order is not None:
+        world = world[joint_order]
+        univ = None if univ is None else univ[joint_order]
+    example = Pose3DExample(crop_relpath.replace('_downscaled/', '/', 1), world, box, camera, mask=mask,
+                            scene_name=scene_name, univ_coords=univ)
+    return PersonTask(key, example, crop_relpath)
+
+
+def _fraction_in_view(camera, camera_coords, width, height):
+    pixels = camera.camera_to_image(camera_coords)
+    inside = (pixels[:, 0] >= 0) & (pixels[:, 0] < width) & (pixels[:, 1] >= 0) & (pixels[:, 1] < height)
+    return inside.mean()
+
+
 def make_video_tasks(data_root=None, cameras=TRAIN_CAMERAS):
     """One VideoTask per training sequence and camera (imageSequence/video_N.avi, frame i = annot row i):
-    the selected frames where >= 1/3 of the joints are in view, with the joint box x 1.15 (clipped)."""
-    from posepile.datasets3d import Pose3DExample
-    from posepile.preproc.video_stage import PersonTask, VideoTask
-    from posepile.util import boxes
+    the selected frames where >= 1/3 of the joints are in view, with the joint box x 1.05 (clipped) and the
+    FGmasks person mask (when the `masks` stage stored it)."""
+    from posepile.preproc.video_stage import VideoTask
     root = raw_root(data_root)
     tasks = []
     for key, frames in sorted(select_frames_stage(data_root).items()):
@@ -237,22 +418,21 @@ def make_video_tasks(data_root=None, cameras=TRAIN_CAMERAS):
         all_cameras = load_train_cameras(folder / 'camera.calibration')
         sizes = _train_image_sizes(folder / 'camera.calibration')
         annot3 = load_train_annotations(folder / 'annot.mat')
+        univ3 = load_train_annotations(folder / 'annot.mat', 'univ_annot3')
         for camera_index in cameras:
-            camera = all_cameras[camera_index]
-            width, height = sizes[camera_index]
+            fg_masks = load_masks(data_root, subject, sequence, camera_index)['fg'] or {}
             people = {}
+            n_frames = n_usable_frames(subject, sequence, camera_index, len(annot3[camera_index]))
             for frame in frames:
-                world = camera.camera_to_world(annot3[camera_index][frame])
-                pixels = camera.world_to_image(world)
-                inside = (pixels[:, 0] >= 0) & (pixels[:, 0] < width) & (pixels[:, 1] >= 0) & (pixels[:, 1] < height)
-                if inside.mean() < MIN_FRACTION_IN_IMAGE:
+                if frame >= n_frames or _fraction_in_view(all_cameras[camera_index], annot3[camera_index][frame],
+                                     *sizes[camera_index]) < MIN_FRACTION_IN_IMAGE:
                     continue
-                box = boxes.intersection(boxes.expand(boxes.bb_of_points(pixels[inside]), BOX_EXPANSION),
-                                         boxes.full_box((height, width)))
                 relpath = train_frame_relpath(subject, sequence, camera_index, frame)
-                example = Pose3DExample(relpath, world, box, camera, scene_name=f'{subject}/{sequence}')
-                people[frame] = [PersonTask(f'0/{subject}/{sequence}/{camera_index:02d}/{frame:06d}', example,
-                                            relpath.replace('tdhp/', 'tdhp_downscaled/', 1))]
+                people[frame] = [_person_task(
+                    f'0/{subject}/{sequence}/{camera_index:02d}/{frame:06d}',
+                    relpath.replace('tdhp/', 'tdhp_downscaled/', 1), all_cameras[camera_index],
+                    annot3[camera_index][frame], sizes[camera_index], fg_masks.get(frame), key,
+                    univ_camera_coords=univ3[camera_index][frame])]
             tasks.append(VideoTask(
                 f'{subject}/{sequence}/video_{camera_index}',
                 str(folder / 'imageSequence' / f'video_{camera_index}.avi'), people,
@@ -260,19 +440,68 @@ def make_video_tasks(data_root=None, cameras=TRAIN_CAMERAS):
     return tasks
 
 
+def full_frame_relpath(subject, sequence, camera_index, frame):
+    """Crop path of a 3DHP-full example. The camera number is the one of video_{camera}.avi (0-based) both
+    here and in the frame pattern (the original wrote camera+1 when extracting and read camera)."""
+    return f'tdhp_full_downscaled/{subject}/{sequence}/video_{camera_index}/frame_{frame:06d}.jpg'
+
+
+def make_full_video_tasks(data_root=None):
+    """3DHP-full: one VideoTask per sequence and each of the 14 cameras, the frames of full_selection, joints
+    in MuCo's 28-joint order, FGmasks person masks."""
+    from posepile.preproc.video_stage import VideoTask
+    root = raw_root(data_root)
+    tasks = []
+    for key, frames in sorted(full_selection(data_root).items()):
+        subject, sequence, camera_index = key.split('/')
+        camera_index = int(camera_index)
+        folder = root / subject / sequence
+        camera = load_train_cameras(folder / 'camera.calibration')[camera_index]
+        size = _train_image_sizes(folder / 'camera.calibration')[camera_index]
+        annot3 = load_train_annotations(folder / 'annot.mat')[camera_index]
+        univ3 = load_train_annotations(folder / 'annot.mat', 'univ_annot3')[camera_index]
+        fg_masks = load_masks(data_root, subject, sequence, camera_index)['fg'] or {}
+        people = {}
+        for frame in frames:
+            task = _person_task(f'0/{subject}/{sequence}/{camera_index:02d}/{frame:06d}',
+                                full_frame_relpath(subject, sequence, camera_index, frame), camera, annot3[frame],
+                                size, fg_masks.get(frame), f'{subject}/{sequence}', FULL_JOINT_ORDER,
+                                univ_camera_coords=univ3[frame])
+            if task is not None:
+                people[frame] = [task]
+        tasks.append(VideoTask(
+            f'{subject}/{sequence}/video_{camera_index}', str(folder / 'imageSequence' / f'video_{camera_index}.avi'),
+            people, frame_relpath_pattern=f'tdhp/{subject}/{sequence}/Images/video_{camera_index}/frame_{{:06d}}.jpg'))
+    return tasks
+
+
+def _box_rule(detector_spec):
+    from posepile.preproc.video_stage import BoxRule
+    return BoxRule('3dhp', min_iou=0.5) if detector_spec else BoxRule('gt')
+
+
 @pipeline.cli_options(pipeline.DETECTOR_OPTION, pipeline.SKIP_BROKEN_OPTION, pipeline.KEEP_FRAMES_OPTION)
 def video_stage(shard=None, n_workers=None, detector_spec=None, skip_broken=False, keep_frames=False,
                 data_root=None):
     """Training crops, one pass per video. With a detector (--detector or $POSEPILE_DETECTOR) boxes follow
     3DHP's rule: the hull of the most confident detection and the joint box, when that hull still overlaps
-    the joint box with IoU > 0.5; else the joint box."""
+    the joint box with IoU > 0.5; else the joint box. Masks: the FGmasks person masks (run `masks` first)."""
     import os
-
-    from posepile.preproc.video_stage import BoxRule
     detector_spec = detector_spec or os.environ.get('POSEPILE_DETECTOR') or None
-    rule = BoxRule('3dhp', min_iou=0.5) if detector_spec else BoxRule('gt')
     pipeline.dataset_video_stage(NAME, make_video_tasks(data_root), shard, n_workers, data_root,
-                                 subdir='crops_train', box_rule=rule, detector_spec=detector_spec,
+                                 subdir='crops_train', box_rule=_box_rule(detector_spec), detector_spec=detector_spec,
+                                 skip_broken=skip_broken, keep_frames=keep_frames)
+
+
+@pipeline.cli_options(pipeline.DETECTOR_OPTION, pipeline.SKIP_BROKEN_OPTION, pipeline.KEEP_FRAMES_OPTION)
+def full_video_stage(shard=None, n_workers=None, detector_spec=None, skip_broken=False, keep_frames=False,
+                     data_root=None):
+    """3DHP-full crops (14 cameras, every frame through the sampler), one pass per video; boxes and masks as
+    in the `video` stage."""
+    import os
+    detector_spec = detector_spec or os.environ.get('POSEPILE_DETECTOR') or None
+    pipeline.dataset_video_stage(NAME, make_full_video_tasks(data_root), shard, n_workers, data_root,
+                                 subdir='crops_full', box_rule=_box_rule(detector_spec), detector_spec=detector_spec,
                                  skip_broken=skip_broken, keep_frames=keep_frames)
 
 
@@ -345,15 +574,30 @@ def make_dataset(data_root=None):
     return Pose3DDataset(JointInfo(ALL_JOINT_NAMES, ALL_JOINT_EDGES), splits[0], None, splits[2])
 
 
+def make_full_dataset(data_root=None):
+    """MPI-INF-3DHP-full: all 14 cameras of S1-S8, every frame through the adaptive sampler (100 mm, camera
+    coordinates), >= 9 of 28 joints in view, FGmasks person masks; 28 joints in MuCo's order and names."""
+    from posepile.datasets3d import Pose3DDataset
+    from posepile.preproc.pipeline import load_crop_results
+    crops = work_dir(data_root) / 'crops_full'
+    if not crops.exists():
+        raise FileNotFoundError(f'{crops}: no crops; run the full-video stage of posepile/ds/tdhp/main.sh')
+    examples = [example for _, example in load_crop_results(crops)]
+    return Pose3DDataset(JOINT_INFOS['make_full_dataset'], examples, None, None)
+
+
 def assemble(data_root=None):
-    """The dataset for get_dataset('tdhp')."""
-    pipeline.save_datasets({NAME: lambda: make_dataset(data_root)})
+    """The datasets for get_dataset('tdhp') and, when its crops exist, get_dataset('tdhp_full')."""
+    builders = {NAME: lambda: make_dataset(data_root)}
+    if (work_dir(data_root) / 'crops_full').exists():
+        builders['tdhp_full'] = lambda: make_full_dataset(data_root)
+    pipeline.save_datasets(builders)
 
 
 def main(argv=None):
     pipeline.run_stages(argv, 'python -m posepile.ds.tdhp.main', 'MPI-INF-3DHP stages', {
-        'select-frames': select_frames_stage, 'video': video_stage, 'crop-test': test_crop_stage,
-        'assemble': assemble})
+        'select-frames': select_frames_stage, 'masks': mask_stage, 'video': video_stage,
+        'full-video': full_video_stage, 'crop-test': test_crop_stage, 'assemble': assemble})
 
 
 if __name__ == '__main__':

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# JTA (Joint Track Auto): M. Fabbri, F. Lanzi, S. Calderara, A. Palazzi, R. Vezzani, R. Cucchiara, "Learning to
+# Detect and Track Visible and Occluded Body Joints in a Virtual World", ECCV 2018.
+# https://github.com/fabbrimatteo/JTA-Dataset (download form: https://aimagelab.ing.unimore.it/jta)
+# Request the dataset through the form (non-commercial research licence), then put the downloaded archive
+# (e.g. jta_dataset.zip, unpacking to annotations/ and videos/ with train/val/test folders) into
+# $DATA_ROOT/jta/archives/.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../functions.sh"
+check_data_root
+root="$DATA_ROOT/jta"
+py() { python -m posepile.ds.jta.main "$@"; }
+
+# 1. Extract the archive safely (skipped when done)
+extract_archives "$root/archives" "$root" '*.zip'
+
+# 2. Crops, one pass per video (frame i = annotation frame i+1): people with >= 5 visible joints and a
+#    visible-joint box whose longer side exceeds 100 px, then adaptive 100 mm per person id. With a detector
+#    (POSEPILE_DETECTOR=darknet:yolov4.cfg,yolov4.weights) boxes are the Hungarian-associated detections.
+#    SKIP_BROKEN=1 builds the rest when a video is broken (listed).
+py video $([[ "${SKIP_BROKEN:-0}" == 1 ]] && echo --skip-broken)
+
+# 3. The dataset (train / val / test from the folder names) for get_dataset('jta')
+py assemble
