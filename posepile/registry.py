@@ -75,8 +75,8 @@ _SKELETON_ATTRIBUTES = {
     # edges as in make_dataset() of these modules (not module constants there)
     'mupots': ('JOINT_NAMES', 'htop-head-neck-spin-pelv-lhip-lkne-lank,pelv-rhip-rkne-rank,neck-lsho-lelb-lwri,'
                               'neck-rsho-relb-rwri'),
-    'tdpw': ('SMPL_JOINT_NAMES', 'pelv-spi1-spi2-spi3-neck-head,pelv-lhip-lkne-lank-ltoe,pelv-rhip-rkne-rank-rtoe,'
-                                 'spi3-lcla-lsho-lelb-lwri-lhan,spi3-rcla-rsho-relb-rwri-rhan'),
+    'tdpw': ('SMPL_JOINT_NAMES', 'pelv-bell-spin-thor-neck-head,pelv-lhip-lkne-lank-ltoe,pelv-rhip-rkne-rank-rtoe,'
+                                 'thor-lcla-lsho-lelb-lwri-lhan,thor-rcla-rsho-relb-rwri-rhan'),
 }
 
 

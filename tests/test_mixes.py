@@ -48,7 +48,7 @@ def test_shares_sum_to_the_batch_sizes():
 def test_entries_follow_the_original_merge_lists():
     by_name = {e.dataset: e for e in mixes.MIXES['huge8']}
     tv = ((TRAIN, TRAIN), (VALID, TRAIN))
-    for name in ('surreal', 'h36m_alljoints', 'sailvos', 'aist', 'aspset', 'agora', 'jta', 'rich'):
+    for name in ('surreal', 'h36m_alljoints', 'sailvos', 'aist', 'aspset', 'agora', 'jta', 'rich_body'):
         assert by_name[name].splits == tv, name
     assert by_name['panoptic'].splits == ((TRAIN, TRAIN),)
     suffixes = collections.defaultdict(set)
@@ -106,7 +106,7 @@ def _expected_huge8_subset(registered):
     size = {g: HUGE8_GROUPS[g] for g in groups}
     if registered & {'surreal', 'agora', 'behave', 'spec'}:
         size['smpl'] = 24
-    if registered & {'agora', 'rich'}:
+    if registered & {'agora', 'rich_body'}:
         size['smplx'] = 42
     if registered & {'humbi', 'behave'}:
         size['coco'] = 25  # the 25 OpenPose joints
@@ -122,8 +122,9 @@ def test_mix_joint_info_of_the_registered_subset():
     assert dict(collections.Counter(_group(n) for n in union.names)) == groups
     assert union.n_joints == expected
     assert len(set(union.names)) == union.n_joints
-    # HUMBI contributes only its *_coco joints; its SMPL names would be unsuffixed 'bell', 'thor', ...
-    assert 'bell' not in union.names and 'thor' not in union.names
+    # the unsuffixed SMPL group is exactly SURREAL's 24 names: HUMBI, AGORA, BEHAVE and SPEC use the same
+    # strings (HUMBI contributes only its *_coco joints)
+    assert [n for n in union.names if '_' not in n] == list(registry.joint_info('surreal').names)
     assert 'thor_3dhp' in union.names and 'spi3_3dhp' not in union.names  # MuCo's naming
     # edges connect joints of the same group only
     assert all(_group(union.names[i]) == _group(union.names[j]) for i, j in union.stick_figure_edges)

@@ -79,7 +79,7 @@ MIXES = {
         ('ikea', _T, 'ikea', 2),
         ('human4d', _T, 'human4d', 1),
         ('behave', _T, '', 3),
-        ('rich', _TV, 'smplx', 4),  # the 42-joint SMPL-X body subset (the original's make_rich_body)
+        ('rich_body', _TV, 'smplx', 4),  # the 42-joint SMPL-X body subset (the original's make_rich_body)
         ('spec', _T, '', 2),
         ('hspace', _T, 'ghum', 3),
     ]) + _VALIDATION_3D,
@@ -98,7 +98,7 @@ MIXES = {
         ('tdhp_full', _T, '3dhp', 5),
         ('tdpeople', _T, '3dpeople', 6),
         ('totalcapture', _T, 'totcap', 5),
-        ('rich', _TV, 'smplx', 7),
+        ('rich_body', _TV, 'smplx', 7),
         ('hspace', _T, 'ghum', 5),
     ]) + _VALIDATION_3D,
     # 3 training sources, 32 each (datasets.md §Z.1); no plausibility filter in the original
@@ -138,8 +138,7 @@ MUCO_ALIASES = {'thor': 'spi3'}
 
 # Registry names the mixes use that had no recipe when the mixes were written (issue 19); tests/test_mixes.py
 # checks every entry is registered or listed here. Whether a skeleton is available now: has_declared_skeleton.
-PENDING_DATASETS = frozenset({
-    'muco', 'tdhp_full', 'mads', 'umpm', 'bmhad', 'bml_movi', 'ikea', 'behave', 'rich', 'agora', 'spec', 'jta'})
+PENDING_DATASETS = frozenset()
 
 
 class UnregisteredDatasetError(KeyError):

@@ -29,13 +29,14 @@ from posepile.datasets3d import TEST, TRAIN, VALID, Pose3DDataset, Pose3DExample
 from posepile.joint_info import JointInfo
 from posepile.util import fileio
 from posepile.util.camera import Camera
+from posepile.util.errors import InputError
 
 SCHEMA_VERSION = 1
 SPLITS = (TRAIN, VALID, TEST)
 DIST_MODELS = ('opencv', 'h36m')
 
 
-class DatasetFileError(ValueError):
+class DatasetFileError(InputError):
     pass
 
 

@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 
 from posepile.util import improc
+from posepile.util.errors import InputError
 
 logger = logging.getLogger(__name__)
 
 FRAME_NAME_PATTERN = 'frame_{:06d}.jpg'
 
 
-class VideoReadError(RuntimeError):
+class VideoReadError(InputError):
     """A video could not be (fully) decoded. `last_good_frame` is the last index decoded, or -1."""
 
     def __init__(self, path, last_good_frame, reason):

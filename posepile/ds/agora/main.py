@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from posepile.preproc import pipeline
+from posepile.util.errors import InputError
 
 logger = logging.getLogger(__name__)
 NAME = 'agora'
@@ -52,7 +53,7 @@ SECTIONS = {**{f'train_{k}': 0 for k in range(10)}, **{f'validation_{k}': 1 for 
 REQUIRED_COLUMNS = ('imgPath', 'isValid', 'occlusion', 'gt_joints_3d', 'camX', 'camY', 'camZ', 'camYaw')
 
 
-class AgoraFormatError(ValueError):
+class AgoraFormatError(InputError):
     pass
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from posepile.preproc import pipeline
+from posepile.util.errors import InputError
 
 logger = logging.getLogger(__name__)
 NAME = 'aic'
@@ -29,7 +30,7 @@ ANNOTATION_FILE = 'annotations/aic_train.json'
 IMAGE_MEMBER_PREFIX = 'train/images/'
 
 
-class AICFormatError(ValueError):
+class AICFormatError(InputError):
     pass
 
 

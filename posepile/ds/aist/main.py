@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from posepile.preproc import pipeline
+from posepile.util.errors import InputError
 
 JOINT_NAMES = 'nose,leye,reye,lear,rear,lsho,rsho,lelb,relb,lwri,rwri,lhip,rhip,lkne,rkne,lank,rank,neck,pelv'
 JOINT_EDGES = 'nose-neck-pelv-lhip-lkne-lank,rwri-relb-rsho-neck-lsho-lelb-lwri,lear-leye-reye-rear,pelv-rhip-rkne-rank'
@@ -35,7 +36,7 @@ _VIDEO_CAMERA = re.compile(r'_(c\d{2})_')
 logger = logging.getLogger(__name__)
 
 
-class AISTFormatError(ValueError):
+class AISTFormatError(InputError):
     pass
 
 

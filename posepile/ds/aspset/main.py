@@ -4,12 +4,13 @@ import json
 import numpy as np
 
 from posepile.util.camera import Camera
+from posepile.util.errors import InputError
 
 JOINT_NAMES = 'rank,rkne,rhip,rwri,relb,rsho,lank,lkne,lhip,lwri,lelb,lsho,htop,head,neck,spin,pelv'
 JOINT_EDGES = 'htop-head-neck-spin-pelv-rhip-rkne-rank,neck-rsho-relb-rwri'
 
 
-class ASPsetFormatError(ValueError):
+class ASPsetFormatError(InputError):
     pass
 
 

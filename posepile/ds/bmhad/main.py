@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from posepile.preproc import pipeline
+from posepile.util.errors import InputError
 
 NAME = 'bmhad'
 # the 43 markers in the C3D order, names as the original (mixes match joints by name)
@@ -64,7 +65,7 @@ MAX_ABS_COORD_MM = 20000
 logger = logging.getLogger(__name__)
 
 
-class BmhadFormatError(ValueError):
+class BmhadFormatError(InputError):
     """A raw Berkeley MHAD file is malformed (the message names the file)."""
 
 

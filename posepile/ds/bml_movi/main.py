@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from posepile.preproc import pipeline
+from posepile.util.errors import InputError
 
 NAME = 'bml_movi'
 JOINT_NAMES = (
@@ -77,7 +78,7 @@ VIDEO_PATTERN = re.compile(r'(?P<round>F|S[12])_(?P<camera>(?:CP|PG)[12])_Subjec
 logger = logging.getLogger(__name__)
 
 
-class MoviFormatError(ValueError):
+class MoviFormatError(InputError):
     """A raw BML-MoVi file is malformed (the message names the file)."""
 
 

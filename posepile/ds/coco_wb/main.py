@@ -21,6 +21,7 @@ import numpy as np
 
 from posepile.ds.halpe.main import FACE_NAMES, HAND_NAMES
 from posepile.preproc import pipeline
+from posepile.util.errors import InputError
 
 logger = logging.getLogger(__name__)
 NAME = 'coco_wb'
@@ -45,7 +46,7 @@ KEYPOINT_BOX_EXPANSION = 1.25
 MIN_KEYPOINT_BOX_SIDE = 200  # px, the longer side of the expanded keypoint box
 
 
-class COCOWholeBodyFormatError(ValueError):
+class COCOWholeBodyFormatError(InputError):
     pass
 
 

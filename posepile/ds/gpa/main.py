@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+from posepile.util.errors import InputError
 
 JOINT_NAMES = ('pelv,spin,spi1,spi2,spi3,neck,head,htop,rcla,rsho,relb,rwri,rhan,rfin,rthu,rthu2,lcla,'
                'lsho,lelb,lwri,lhan,lfin,lthu,lthu2,rhip,rkne,rank,rfoo,rtoe,lhip,lkne,lank,lfoo,ltoe')
@@ -39,7 +40,7 @@ _IMAGE_ID = re.compile(r'\d{10}')
 logger = logging.getLogger(__name__)
 
 
-class GPAFormatError(ValueError):
+class GPAFormatError(InputError):
     pass
 
 

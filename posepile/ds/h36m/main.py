@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from posepile.util.camera import Camera
+from posepile.util.errors import InputError
 
 CAMERA_IDS = ('54138969', '55011271', '58860488', '60457274')
 SUBJECTS_IN_METADATA = 11
@@ -15,7 +16,7 @@ FRAME_WIDTH = 1000
 FRAME_HEIGHTS = (1000, 1002)
 
 
-class H36MFormatError(ValueError):
+class H36MFormatError(InputError):
     pass
 
 

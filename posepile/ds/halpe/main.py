@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from posepile.preproc import pipeline
+from posepile.util.errors import InputError
 
 logger = logging.getLogger(__name__)
 NAME = 'halpe'
@@ -54,7 +55,7 @@ MIN_LABELLED_BODY = 13
 MIN_BOX_SIDE = 100  # px, for both the annotation box and the valid keypoints' box
 
 
-class HalpeFormatError(ValueError):
+class HalpeFormatError(InputError):
     pass
 
 

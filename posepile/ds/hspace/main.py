@@ -16,6 +16,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
+from posepile.util.errors import InputError
 
 GHUM_JOINT_NAMES = (
     'pelv,spin1,spin2,spin3,neck,head,head2,lbrow1,lbrow2,rbrow1,rbrow2,lbrow3,rbrow3,lcla,lsho,lelb,lwri,'
@@ -38,7 +39,7 @@ MORPH_KERNEL_PX = 4  # masks: erode once, then dilate twice with a 4x4 rectangle
 logger = logging.getLogger(__name__)
 
 
-class HSPACEFormatError(ValueError):
+class HSPACEFormatError(InputError):
     pass
 
 

@@ -24,6 +24,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+from posepile.util.errors import InputError
 
 JOINT_NAMES_WITH_DELETED = (
     'pelv,spin0,spin1,spin2,spin3,neck,neck2,head,htop,neck3,rsho,relb,rwri,rpinkie,rthu,neck4_del,lsho,lelb,'
@@ -44,7 +45,7 @@ _FRAME_NAME = re.compile(r'(\d+)_([^_/]+)_color_[^/]*\.png')
 logger = logging.getLogger(__name__)
 
 
-class Human4DFormatError(ValueError):
+class Human4DFormatError(InputError):
     pass
 
 

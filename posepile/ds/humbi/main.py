@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from posepile.preproc import pipeline
+from posepile.util.errors import InputError
 
 logger = logging.getLogger(__name__)
 NAME = 'humbi'
@@ -50,7 +51,7 @@ SMPL_MODEL_RELPATH = 'body_models/smpl/basicModel_neutral_lbs_10_207_0_v1.0.0.pk
 IMAGE_NAME_PATTERN = re.compile(r'^image(\d+)\.jpg$')
 
 
-class HUMBIFormatError(ValueError):
+class HUMBIFormatError(InputError):
     """A raw HUMBI file is unreadable or malformed (the message is one line naming the file)."""
 
 

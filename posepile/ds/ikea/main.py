@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from posepile.preproc import pipeline
+from posepile.util.errors import InputError
 
 NAME = 'ikea'
 # COCO-17 names and edges exactly as the original (mixes match joints by name)
@@ -47,7 +48,7 @@ SKIPPED_RECORDING = 'special_test'
 logger = logging.getLogger(__name__)
 
 
-class IkeaFormatError(ValueError):
+class IkeaFormatError(InputError):
     """A raw IKEA ASM file is malformed (the message names the file)."""
 
 

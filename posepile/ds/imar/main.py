@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from posepile.preproc import pipeline
+from posepile.util.errors import InputError
 
 NAMES = ('fit3d', 'chi3d', 'humansc3d')
 # Joint order of joints3d_25 (the first 17 in Human3.6M's order), names as in the original PosePile
@@ -68,7 +69,7 @@ MAX_ABS_COORD_M = 50  # joints and camera centres are in metres: larger values m
 logger = logging.getLogger(__name__)
 
 
-class ImarFormatError(ValueError):
+class ImarFormatError(InputError):
     """A raw file of Fit3D / CHI3D / HumanSC3D is malformed (the message names the file)."""
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from posepile.preproc import pipeline
+from posepile.util.errors import InputError
 
 logger = logging.getLogger(__name__)
 NAME = 'jrdb'
@@ -43,7 +44,7 @@ DETECTIONS_FILE = 'person_detections.pkl'
 _FILE_NAME_RE = re.compile(r'^(image_(?:\d+|stitched))/([^/]+)/(\d+)\.jpg$')
 
 
-class JRDBFormatError(ValueError):
+class JRDBFormatError(InputError):
     pass
 
 

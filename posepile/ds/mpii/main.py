@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from posepile.preproc import pipeline
+from posepile.util.errors import InputError
 
 logger = logging.getLogger(__name__)
 NAME = 'mpii'
@@ -20,7 +21,7 @@ JOINT_EDGES = 'rank-rkne-rhip-pelv-lhip-lkne-lank,pelv-thor-neck-htop,rwri-relb-
 ANNOTATION_FILE = 'mpii_human_pose_v1_u12_1.mat'
 
 
-class MPIIFormatError(ValueError):
+class MPIIFormatError(InputError):
     pass
 
 

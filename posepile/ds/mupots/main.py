@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import numpy as np
+from posepile.util.errors import InputError
 
 SEQUENCES = tuple(f'TS{i}' for i in range(1, 21))
 JOINT_NAMES = 'htop,neck,rsho,relb,rwri,lsho,lelb,lwri,rhip,rkne,rank,lhip,lkne,lank,pelv,spin,head'
@@ -11,7 +12,7 @@ PARENTS = [p - 1 for p in (2, 16, 2, 3, 4, 2, 6, 7, 15, 9, 10, 15, 12, 13, 15, 1
 SAFE_TRAVERSAL_ORDER = [j - 1 for j in (15, 16, 2, 1, 17, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14)]
 
 
-class MuPoTSFormatError(ValueError):
+class MuPoTSFormatError(InputError):
     pass
 
 

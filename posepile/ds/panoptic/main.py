@@ -4,6 +4,7 @@ import json
 import numpy as np
 
 from posepile.util.camera import Camera
+from posepile.util.errors import InputError
 
 JOINT_NAMES_COCO19 = ('neck,nose,pelv,lsho,lelb,lwri,lhip,lkne,lank,rsho,relb,rwri,rhip,rkne,rank,leye,lear,'
                       'reye,rear')
@@ -11,7 +12,7 @@ JOINT_EDGES_COCO19 = 'nose-neck-pelv-rhip-rkne-rank,neck-rsho-relb-rwri,nose-rey
 MIN_CONFIDENCE = 0.1
 
 
-class PanopticFormatError(ValueError):
+class PanopticFormatError(InputError):
     pass
 
 

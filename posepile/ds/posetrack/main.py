@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from posepile.preproc import pipeline
+from posepile.util.errors import InputError
 
 logger = logging.getLogger(__name__)
 NAME = 'posetrack'
@@ -32,7 +33,7 @@ HEAD_DIAGONAL_FACTOR = 0.5
 KEYPOINT_BOX_EXPANSION = 1.15
 
 
-class PoseTrackFormatError(ValueError):
+class PoseTrackFormatError(InputError):
     pass
 
 

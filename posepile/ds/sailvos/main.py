@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+from posepile.util.errors import InputError
 
 JOINT_NAMES = ('htop,neck,rsho,relb,rwri,lsho,lelb,lwri,rhip,rkne,rank,lhip,lkne,lank,spin,head,pelv,rtoe,'
                'ltoe,nose,reye,leye,rear,lear,rhan,lhan')
@@ -49,7 +50,7 @@ _FRAME_FILE = re.compile(r'(\d+)_2d\.txt')
 logger = logging.getLogger(__name__)
 
 
-class SailVosFormatError(ValueError):
+class SailVosFormatError(InputError):
     pass
 
 

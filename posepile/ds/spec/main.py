@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from posepile.preproc import pipeline
+from posepile.util.errors import InputError
 
 logger = logging.getLogger(__name__)
 NAME = 'spec'
@@ -35,7 +36,7 @@ ARRAYS = {'imgname': (), 'pose': (72,), 'shape': (None,), 'cam_rotmat': (3, 3), 
           'openpose_gt': (25, 3), 'S': (None, None)}
 
 
-class SpecFormatError(ValueError):
+class SpecFormatError(InputError):
     pass
 
 

@@ -3,12 +3,13 @@ import numpy as np
 import scipy.io
 
 from posepile.util.camera import Camera
+from posepile.util.errors import InputError
 
 IMAGE_SIZE = (320, 240)  # width, height
 INTRINSICS = np.array([[600.0, 0, 160], [0, 600, 120], [0, 0, 1]])
 
 
-class SurrealFormatError(ValueError):
+class SurrealFormatError(InputError):
     pass
 
 
@@ -54,10 +55,10 @@ NAME = 'surreal'
 logger = logging.getLogger(__name__)
 SPLITS = {'train': 0, 'val': 1, 'test': 2}
 SELECTION_THRESHOLD_MM = 100
-JOINT_NAMES = ('pelv,lhip,rhip,spi1,lkne,rkne,spi2,lank,rank,spi3,ltoe,rtoe,neck,lcla,rcla,head,lsho,rsho,'
+JOINT_NAMES = ('pelv,lhip,rhip,bell,lkne,rkne,spin,lank,rank,thor,ltoe,rtoe,neck,lcla,rcla,head,lsho,rsho,'
                'lelb,relb,lwri,rwri,lhan,rhan')
-JOINT_EDGES = ('pelv-spi1-spi2-spi3-neck-head,pelv-lhip-lkne-lank-ltoe,pelv-rhip-rkne-rank-rtoe,'
-               'spi3-lcla-lsho-lelb-lwri-lhan,spi3-rcla-rsho-relb-rwri-rhan')
+JOINT_EDGES = ('pelv-bell-spin-thor-neck-head,pelv-lhip-lkne-lank-ltoe,pelv-rhip-rkne-rank-rtoe,'
+               'thor-lcla-lsho-lelb-lwri-lhan,thor-rcla-rsho-relb-rwri-rhan')
 
 
 def raw_root(data_root=None):

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from posepile.preproc import pipeline
+from posepile.util.errors import InputError
 
 logger = logging.getLogger(__name__)
 NAME = 'tdpeople'
@@ -47,7 +48,7 @@ SELECTION_THRESHOLD_MM = 100
 SELECTION_CHUNK = 20000  # images whose skeletons are held in memory at once during the selection
 
 
-class TDPeopleFormatError(ValueError):
+class TDPeopleFormatError(InputError):
     pass
 
 

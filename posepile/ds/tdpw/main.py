@@ -3,16 +3,17 @@ import pickle
 from pathlib import Path
 
 import numpy as np
+from posepile.util.errors import InputError
 
 SPLITS = ('train', 'validation', 'test')
 N_TRACKS_ALL_SPLITS = 87  # (sequence, actor) tracks over the 60 sequences
-SMPL_JOINT_NAMES = ('pelv,lhip,rhip,spi1,lkne,rkne,spi2,lank,rank,spi3,ltoe,rtoe,neck,lcla,rcla,head,lsho,rsho,'
+SMPL_JOINT_NAMES = ('pelv,lhip,rhip,bell,lkne,rkne,spin,lank,rank,thor,ltoe,rtoe,neck,lcla,rcla,head,lsho,rsho,'
                     'lelb,relb,lwri,rwri,lhan,rhan')
 # hips, knees, ankles, shoulders, elbows, wrists: the joints of the challenge's PCK
 MAJOR_JOINTS = [1, 2, 4, 5, 7, 8, 16, 17, 18, 19, 20, 21]
 
 
-class TDPWFormatError(ValueError):
+class TDPWFormatError(InputError):
     pass
 
 
@@ -238,8 +239,8 @@ def make_dataset(data_root=None):
     from posepile.datasets3d import Pose3DDataset
     from posepile.joint_info import JointInfo
     splits = pipeline.examples_by_split(NAME, data_root)
-    edges = ('pelv-spi1-spi2-spi3-neck-head,pelv-lhip-lkne-lank-ltoe,pelv-rhip-rkne-rank-rtoe,'
-             'spi3-lcla-lsho-lelb-lwri-lhan,spi3-rcla-rsho-relb-rwri-rhan')
+    edges = ('pelv-bell-spin-thor-neck-head,pelv-lhip-lkne-lank-ltoe,pelv-rhip-rkne-rank-rtoe,'
+             'thor-lcla-lsho-lelb-lwri-lhan,thor-rcla-rsho-relb-rwri-rhan')
     return Pose3DDataset(JointInfo(SMPL_JOINT_NAMES, edges), splits[0], splits[1], splits[2])
 
 

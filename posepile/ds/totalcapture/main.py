@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from posepile.preproc import pipeline
+from posepile.util.errors import InputError
 
 JOINT_NAMES = ('pelv,spin,spin1,spin2,spin3,neck,head,rcla,rsho,relb,rwri,lcla,lsho,lelb,lwri,rhip,rkne,'
                'rank,lhip,lkne,lank')
@@ -45,7 +46,7 @@ VIDEO_PATTERN = re.compile(r'TC_S(?P<subject>\d+)_(?P<action>[a-z]+)(?P<rep>\d)_
 logger = logging.getLogger(__name__)
 
 
-class TotalCaptureFormatError(ValueError):
+class TotalCaptureFormatError(InputError):
     pass
 
 
