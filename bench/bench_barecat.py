@@ -2,12 +2,14 @@
 of a Barecat loader over 1M examples.
 
     python bench/bench_barecat.py [--n-images 20000] [--n-annotations 1000000] [--reads 20000]
+                                  [--schema original|posepile]
 
 Both read paths return the JPEG bytes of a random crop (decoding costs the same either way and is left
 out); the file read includes open/close, the Barecat read an index lookup in its SQLite index plus one
 pread from the shard. Page cache is warm for both (as in training after the first epoch). The memory
 check opens the 1M-example annotation archive with posepile's reader, decodes 20k random examples and
-reports the process's peak RSS.
+reports the process's peak RSS. --schema picks the export layout (default: the original PosePile layout,
+whose reader maps example i to its key through the key table; 'posepile': the older numbered keys).
 """
 import argparse
 import os
@@ -92,6 +94,7 @@ def main():
     parser.add_argument('--n-images', type=int, default=20000)
     parser.add_argument('--n-annotations', type=int, default=1_000_000)
     parser.add_argument('--reads', type=int, default=20000)
+    parser.add_argument('--schema', choices=['original', 'posepile'], default='original')
     parser.add_argument('--memory-child', nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -100,8 +103,9 @@ def main():
     from posepile.storage.barecat_store import export_dataset
     with tempfile.TemporaryDirectory(dir=os.environ.get('BENCH_TMP')) as tmp:
         dataset = make_dataset(tmp, args.n_images, with_images=True)
-        export_dataset(dataset, Path(tmp) / 'export', image_root=tmp)
+        export_dataset(dataset, Path(tmp) / 'export', image_root=tmp, schema=args.schema)
         files_rate, barecat_rate = random_reads(tmp, Path(tmp) / 'export', args.n_images, args.reads)
+        print(f'{args.schema} layout')
         print(f'random reads of 256x256 JPEG crops ({args.n_images} crops, {args.reads} reads, warm cache):')
         print(f'  files in folders: {files_rate:9.0f} reads/s')
         print(f'  Barecat:          {barecat_rate:9.0f} reads/s  ({barecat_rate / files_rate:.2f}x the files; '
@@ -111,7 +115,7 @@ def main():
         big = make_dataset(tmp, args.n_annotations, with_images=False)
         built = time.perf_counter() - start
         start = time.perf_counter()
-        export_dataset(big, Path(tmp) / 'big', include_images=False)
+        export_dataset(big, Path(tmp) / 'big', include_images=False, schema=args.schema)
         exported = time.perf_counter() - start
         del big
         out = subprocess.run([sys.executable, __file__, '--memory-child', str(Path(tmp) / 'big'),

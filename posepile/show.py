@@ -93,9 +93,10 @@ def write_html(dataset, split, indices, sheet_path, html_path, large_size=512):
 
 def load_any(name_or_path):
     path = Path(name_or_path)
-    if path.is_dir() and (path / 'annotations.barecat').exists():
-        from posepile.storage.barecat_store import open_dataset
-        return open_dataset(path)
+    if path.is_dir():
+        from posepile.storage.barecat_store import archive_exists, open_dataset
+        if archive_exists(path / 'annotations.barecat'):  # either layout (index inside, or the sidecar)
+            return open_dataset(path)
     from posepile.datasets3d import get_dataset
     return get_dataset(str(name_or_path))
 
