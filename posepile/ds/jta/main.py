@@ -159,6 +159,9 @@ def sequences(root):
                 result.append((split, video.stem))
             else:
                 logger.warning('%s has no annotation file: skipped', video)
+    if not result:
+        raise JTAFormatError(f'{Path(root)}: no JTA sequences (videos/<split>/*.mp4 with '
+                             'annotations/<split>/*.json): extract the release first')
     return result
 
 
