@@ -125,3 +125,22 @@ def test_video_read_error_crosses_process_boundaries():
     error = video.VideoReadError('/data/a.mp4', 41, 'Invalid data found')
     copy = pickle.loads(pickle.dumps(error))
     assert str(copy) == str(error) and copy.last_good_frame == 41 and copy.path == '/data/a.mp4'
+
+
+def test_avi_with_b_frames_is_indexed_by_decode_count(tmp_path):
+    """AVI has no presentation timestamps (its packet 'pts' count in decode order): frames are counted."""
+    import av
+    n = 40
+    frames = _index_pattern_frames(n)
+    with av.open(str(tmp_path / 'v.avi'), 'w') as container:
+        stream = container.add_stream('libx264', rate=25, options={'bf': '3', 'g': '12', 'crf': '18'})
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], 'yuv420p'
+        for i, image in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(image, format='rgb24')
+            frame.pts = i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    wanted = [0, 3, 7, 13, 39]
+    assert [(i, _read_index(f)) for i, f in video.iter_frames(tmp_path / 'v.avi', wanted)] == [(i, i) for i in wanted]

@@ -40,11 +40,19 @@ def _short_reason(reason):
     return ' | '.join([lines[0]] + tail)
 
 
+# Containers whose packets carry true presentation timestamps (composition offsets for B-frames). AVI does
+# not: its "pts" are decode-order counters, so frames there are always counted as they come.
+_CONTAINERS_WITH_PTS = ('mov', 'mp4', 'matroska', 'webm')
+
+
 def _presentation_index(video_path):
     """{pts: 0-based presentation index} of the video stream's packets (a demux pass: no decoding), or None
-    when some packet has no timestamp or two share one (then frames are counted as they come)."""
+    when the container has no true presentation timestamps (AVI), some packet has none, or two share one
+    (then frames are counted as they come)."""
     import av
     with av.open(str(video_path)) as container:
+        if not any(name in container.format.name.split(',') for name in _CONTAINERS_WITH_PTS):
+            return None
         stream = container.streams.video[0]
         pts = [packet.pts for packet in container.demux(stream) if packet.size]
     if not pts or any(p is None for p in pts) or len(set(pts)) != len(pts):
@@ -126,6 +134,20 @@ def _decode(container, stream, pts_index, wanted_set):
         if packet.pts is not None:
             context.skip_frame = 'DEFAULT' if pts_index.get(packet.pts) in wanted_set else 'NONREF'
         yield from packet.decode()
+
+
+def header_frame_count(video_path):
+    """Frames the video's header promises (counted by decoding when the container does not say)."""
+    import av
+    video_path = Path(video_path)
+    if not video_path.exists():
+        raise FileNotFoundError(f'video not found: {video_path}')
+    try:
+        with av.open(str(video_path)) as container:
+            n = int(container.streams.video[0].frames or 0)
+    except (av.error.FFmpegError, OSError, ValueError, IndexError) as e:
+        raise VideoReadError(video_path, -1, e) from e
+    return n if n > 0 else count_frames(video_path)
 
 
 def count_frames(video_path):

@@ -171,20 +171,9 @@ def load_info(release_dir, name):
 
 
 def video_frame_count(video_path):
-    """Number of frames the video's header promises (decoding counts them when the header does not say)."""
-    import av
-
-    from posepile.util.video import VideoReadError, count_frames
-    video_path = Path(video_path)
-    if not video_path.exists():
-        raise FileNotFoundError(f'video not found: {video_path}')
-    try:
-        with av.open(str(video_path)) as container:
-            n = int(container.streams.video[0].frames or 0)
-    except (av.error.FFmpegError, OSError, ValueError, IndexError) as e:
-        raise VideoReadError(video_path, -1, e) from e
-    return n if n > 0 else count_frames(video_path)
-
+    """Frames the video's header promises (posepile.util.video.header_frame_count)."""
+    from posepile.util.video import header_frame_count
+    return header_frame_count(video_path)
 
 def candidate_frames(n_mocap_frames, n_video_frames):
     """Video frame indices that have a mocap frame (video frame i = mocap frame 4i)."""

@@ -240,20 +240,9 @@ def gt_box(camera, world_mm):
 
 
 def video_frame_count(video_path):
-    """Frames the video's header promises (counted by decoding when it does not say)."""
-    import av
-
-    from posepile.util.video import VideoReadError, count_frames
-    video_path = Path(video_path)
-    if not video_path.exists():
-        raise FileNotFoundError(f'video not found: {video_path}')
-    try:
-        with av.open(str(video_path)) as container:
-            n = int(container.streams.video[0].frames or 0)
-    except (av.error.FFmpegError, OSError, ValueError, IndexError) as e:
-        raise VideoReadError(video_path, -1, e) from e
-    return n if n > 0 else count_frames(video_path)
-
+    """Frames the video's header promises (posepile.util.video.header_frame_count)."""
+    from posepile.util.video import header_frame_count
+    return header_frame_count(video_path)
 
 def filter_by_plausibility_nan_mode(dataset, relsmall=0.5, relbig=1.25, absbig_mm=80.0, min_joints_in_box=4):
     """The original's plausibility filter with set_to_nan_instead_of_removal (UMPM's settings), on the TRAIN
