@@ -82,5 +82,32 @@ def test_formula_by_hand_and_identity(models):
     np.testing.assert_allclose(new_trans, R @ (trans + pelvis - t) - pelvis, atol=1e-12)
     same_pose, same_trans = transform.rototranslate(pose, betas, trans, np.eye(3), np.zeros(3), model)
     np.testing.assert_allclose(same_trans, trans, atol=1e-12)
-    with pytest.raises(ValueError, match='scaled fit'):
-        transform.to_camera_frame({'pose': pose, 'shape': betas, 'trans': trans, 'scale': 1.1}, R, t, model)
+    with pytest.raises(ValueError, match='scale'):
+        transform.to_camera_frame({'pose': pose, 'shape': betas, 'trans': trans, 'scale': -1.0}, R, t, model)
+    with pytest.raises(ValueError, match='mirrored camera'):
+        transform.to_camera_frame({'pose': pose, 'shape': betas, 'trans': trans}, np.diag([-1.0, 1, 1]) @ R, t, model)
+
+
+def test_scaled_fits_turn_with_the_scaled_pelvis(models):
+    """HUMBI-style fits: points = scale * model(pose, shape, 0) + trans; the scale is kept and the translation
+    accounts for the scaled pelvis (trans' = R (trans + s J0 - c) - s J0)."""
+    model = models['smpl']
+    rng = np.random.default_rng(11)
+    for scale in (0.93, 1.0, 1.07):
+        params = {'type': 'smpl', 'gender': 'male', 'scale': scale,
+                  'pose': rng.normal(0, 0.6, 72).astype(np.float32), 'shape': rng.normal(0, 1.5, 10).astype(np.float32),
+                  'trans': rng.uniform(-2, 2, 3).astype(np.float32)}
+        world_mm = transform.parameter_joints_mm(params, model)
+        by_hand = model(params['pose'][None], params['shape'][None], None, return_vertices=False)['joints'][0]
+        np.testing.assert_allclose(world_mm, (by_hand * scale + params['trans']) * 1000, atol=1e-9)
+        camera = random_camera(rng)
+        cam_params = transform.camera_frame_parameters(params, camera, model)
+        assert cam_params['scale'] == scale
+        error = np.linalg.norm(transform.parameter_joints_mm(cam_params, model) - camera.world_to_camera(world_mm),
+                               axis=-1).max()
+        assert error < 0.1, error
+        # vertices too: the whole scaled mesh moves rigidly
+        world_v = model(params['pose'][None], params['shape'][None], None)['vertices'][0] * scale + params['trans']
+        cam_v = (model(cam_params['pose'][None], cam_params['shape'][None], None)['vertices'][0] * scale
+                 + cam_params['trans'])
+        np.testing.assert_allclose(cam_v * 1000, camera.world_to_camera(world_v * 1000), atol=0.1)

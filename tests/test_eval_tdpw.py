@@ -113,8 +113,8 @@ def test_smpl_ground_truth_matches_joint_positions(data_root, tmp_path):
 
 def test_smpl_joints_follow_the_kinematic_chain(tmp_path):
     fake.write_smpl_models(tmp_path)
-    model = tdpw.load_smpl_model(tmp_path / 'basicmodel_m_lbs_10_207_0_v1.0.0.pkl')
-    rest = model['J_regressor'] @ model['v_template']
+    model = tdpw.load_smpl_model(tmp_path / 'basicmodel_m_lbs_10_207_0_v1.0.0.pkl', 'male')
+    rest = model.J_template  # J_regressor @ v_template
     zero = tdpw.smpl_joints(model, np.zeros((1, 72)), np.zeros(10), np.zeros((1, 3)))[0]
     np.testing.assert_allclose(zero, rest, atol=1e-12)
     # rotating the root by 90 deg about z rotates every joint about joint 0
@@ -170,3 +170,13 @@ def test_joint_angle_errors_with_and_without_procrustes(release, tmp_path):
     # without alignment: 8 parts off by 12 deg, the knee by the composition of 9 and 12 deg rotations
     knee = np.degrees(np.arccos((np.trace(extra @ turn) - 1) / 2))
     assert results['MPJAE'] == pytest.approx((8 * 12 + knee) / 9, abs=1e-6)
+
+
+def test_smpl_models_come_from_posepile_bodymodels_and_missing_ones_name_the_file(tmp_path):
+    from posepile.bodymodels import BodyModel
+    paths = fake.write_smpl_models(tmp_path / 'smpl')
+    assert isinstance(tdpw_eval.load_gt_smpl_model(tmp_path / 'smpl', 'f'), BodyModel)
+    paths['f'].unlink()
+    with pytest.raises(tdpw.TDPWFormatError, match='female') as info:
+        tdpw_eval.load_gt_smpl_model(tmp_path / 'smpl', 'f')
+    assert str(tmp_path / 'smpl') in str(info.value) and '\n' not in str(info.value)

@@ -64,7 +64,10 @@ def test_humbi_recipe_on_fake_release(data_root):
     assert not any(fake.BROKEN_IMAGE.split('/', 1)[1] in ex.image_path for ex in examples)
 
     names = humbi.JOINT_NAMES.split(',')
-    errors = []
+    from posepile import bodymodels
+    from posepile.bodymodels.transform import parameter_joints_mm
+    model = bodymodels.load('smpl', 'neutral', data_root / 'body_models')
+    errors, param_errors = [], []
     for example in examples:
         body, snapshot = example.image_path.replace('humbi_downscaled/', 'humbi/', 1).split('/image/')[0].rsplit('/', 1)
         truth = release['snapshots'][(body, snapshot)]
@@ -75,12 +78,16 @@ def test_humbi_recipe_on_fake_release(data_root):
         for j, name in enumerate(SMPL_MODEL_ORDER):
             np.testing.assert_allclose(example.world_coords[names.index(name)], truth['smpl_joints_m'][j] * 1000,
                                        atol=0.01)
-        # the SMPL fit travels with the example
+        # the SMPL fit travels with the example, in its (crop) camera frame with its scale: the joints of the stored
+        # parameters are the fit's world joints seen by that camera (< 0.1 mm)
         parameters = example.parameters
         assert parameters['type'] == 'smpl' and parameters['gender'] == 'neutral'
         assert parameters['scale'] == pytest.approx(truth['smpl']['scale'], abs=1e-7)
-        for key in ('trans', 'pose', 'shape'):
-            np.testing.assert_allclose(np.asarray(parameters[key]), truth['smpl'][key], atol=1e-6)
+        for key in ('shape', 'pose'):
+            np.testing.assert_allclose(np.asarray(parameters[key])[3:], truth['smpl'][key][3:], atol=1e-6)
+        camera_joints = parameter_joints_mm(parameters, model)
+        expected = example.camera.world_to_camera(truth['smpl_joints_m'] * 1000)
+        param_errors.append(np.linalg.norm(camera_joints - expected, axis=-1).max())
         # box: the projected joints expanded ~1.05x
         projected = example.camera.world_to_image(example.world_coords)
         x, y, w, h = example.bbox
@@ -92,6 +99,18 @@ def test_humbi_recipe_on_fake_release(data_root):
         errors += dot_errors(data_root / example.image_path, projected, radius)
     assert len(errors) > 8 * 30
     assert np.median(errors) < 0.5 and np.max(errors) < 1.0, (np.median(errors), np.max(errors))
+    assert len(param_errors) == 8 and max(param_errors) < 0.1, max(param_errors)
+
+
+def test_without_the_smpl_model_joints_are_nan_and_no_parameters_are_kept(data_root):
+    from posepile.ds.humbi import main as humbi
+    fake.write_fake_release(data_root)
+    (data_root / fake.SMPL_MODEL_RELPATH).unlink()
+    tasks = humbi.make_crop_tasks(data_root)
+    assert tasks and all(example.parameters is None for _, example, _ in tasks)
+    assert all(np.isnan(example.world_coords[:24]).all() and np.isfinite(example.world_coords[24:]).all()
+               for _, example, _ in tasks)
+    assert humbi.to_camera_frame([example for _, example, _ in tasks], data_root)[0].parameters is None
 
 
 def test_load_cameras_project_keypoints_onto_the_dots(tmp_path):

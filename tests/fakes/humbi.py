@@ -36,14 +36,15 @@ def grid_layout(rng):
 
 
 def write_smpl_model(data_root, rest_joints_m, rng):
-    """Toy neutral SMPL: 24 vertices = the rest joints (J_regressor = identity), small shape directions."""
+    """Toy neutral SMPL in the official .pkl layout (chumpy shapedirs, scipy.sparse J_regressor): 24 vertices = the
+    rest joints (J_regressor = identity, each vertex skinned to its joint), small shape directions, no pose
+    blend shapes."""
+    from tests.toy_bodymodels import write_official_pickle
     model = {'v_template': rest_joints_m, 'shapedirs': rng.normal(0, 0.005, (24, 3, 10)),
-             'J_regressor': np.eye(24), 'kintree_table': np.array([SMPL_PARENTS, list(range(24))], np.int64),
-             'f': np.zeros((1, 3), np.int64)}
-    path = Path(data_root) / SMPL_MODEL_RELPATH
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, 'wb') as f:
-        pickle.dump(model, f, protocol=2)
+             'posedirs': np.zeros((24, 3, 207)), 'J_regressor': np.eye(24), 'weights': np.eye(24),
+             'kintree_table': np.array([[4294967295] + SMPL_PARENTS[1:], list(range(24))], np.int64),
+             'f': np.array([[0, 1, 2], [0, 2, 3]], np.uint32)}
+    write_official_pickle(Path(data_root) / SMPL_MODEL_RELPATH, model)
     return model
 
 

@@ -1,7 +1,7 @@
 """A tiny 3DPW release: sequenceFiles/{train,validation,test}/<seq>.pkl as protocol-2 pickles with the real
 keys (sequence, betas, genders, poses, trans, poses2d, jointPositions, img_frame_ids, cam_poses,
-campose_valid, cam_intrinsics), loadable with pickle.load(f, encoding='latin1') like the originals; and a
-tiny synthetic SMPL-like body model (.pkl with v_template, shapedirs, J_regressor, kintree_table)."""
+campose_valid, cam_intrinsics), loadable with pickle.load(f, encoding='latin1') like the originals; and tiny
+gendered toy SMPL models in the official .pkl layout (read by posepile.bodymodels)."""
 import pickle
 from pathlib import Path
 
@@ -12,22 +12,34 @@ SEQUENCES = {'train': {'courtyard_a_00': 2}, 'validation': {'downtown_b_01': 1},
              'test': {'office_c_00': 1, 'outdoors_d_02': 2}}
 
 
-def write_smpl_models(folder, seed=0, n_vertices=60):
-    """Gendered toy body models: random template and shape directions, a J_regressor averaging vertices."""
+SMPL_FILES = {'f': 'basicModel_f_lbs_10_207_0_v1.0.0.pkl', 'm': 'basicmodel_m_lbs_10_207_0_v1.0.0.pkl'}
+
+
+def write_smpl_models(folder, seed=0, n_vertices=60, identity_regressor=False):
+    """Gendered toy SMPL models in the official .pkl layout (chumpy shapedirs, scipy.sparse J_regressor, posedirs,
+    weights, kintree_table, f): random template and shape directions; a J_regressor averaging vertices, or with
+    identity_regressor the first 24 vertices are the rest joints (spread out: dots in rendered frames stay apart).
+    Returns {'f' | 'm': path}."""
+    from tests.toy_bodymodels import write_official_pickle
     rng = np.random.default_rng(seed)
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in ('basicModel_f_lbs_10_207_0_v1.0.0.pkl', 'basicmodel_m_lbs_10_207_0_v1.0.0.pkl'):
-        regressor = rng.random((24, n_vertices)) ** 4
-        regressor /= regressor.sum(1, keepdims=True)
-        model = {'v_template': rng.normal(0, 0.4, (n_vertices, 3)),
-                 'shapedirs': rng.normal(0, 0.02, (n_vertices, 3, 10)),
-                 'J_regressor': regressor,
-                 'kintree_table': np.array([[4294967295] + SMPL_PARENTS[1:], list(range(24))], np.int64),
-                 'f': np.zeros((1, 3), np.int64)}
-        model['kintree_table'][0, 0] = -1
-        with open(folder / name, 'wb') as f:
-            pickle.dump(model, f, protocol=2)
+    paths = {}
+    for gender, name in SMPL_FILES.items():
+        if identity_regressor:
+            regressor = np.eye(24, n_vertices)
+        else:
+            regressor = rng.random((24, n_vertices)) ** 4
+            regressor /= regressor.sum(1, keepdims=True)
+        weights = np.zeros((n_vertices, 24))
+        weights[np.arange(n_vertices), np.arange(n_vertices) % 24] = 1
+        arrays = {'v_template': rng.normal(0, 0.4 if not identity_regressor else 0.3, (n_vertices, 3)),
+                  'shapedirs': rng.normal(0, 0.02, (n_vertices, 3, 10)),
+                  'posedirs': rng.normal(0, 0.01, (n_vertices, 3, 207)),
+                  'J_regressor': regressor, 'weights': weights,
+                  'kintree_table': np.array([[4294967295] + SMPL_PARENTS[1:], list(range(24))], np.int64),
+                  'f': rng.integers(0, n_vertices, (8, 3)).astype(np.uint32)}
+        paths[gender] = write_official_pickle(folder / name, arrays)
+    return paths
 
 
 def write_fake_release(root, seed=0, n_frames=15, smpl_dir=None):
@@ -37,8 +49,7 @@ def write_fake_release(root, seed=0, n_frames=15, smpl_dir=None):
     models = None
     if smpl_dir is not None:
         from posepile.ds.tdpw import main as tdpw
-        models = {g: tdpw.load_smpl_model(Path(smpl_dir) / n) for g, n in (
-            ('f', 'basicModel_f_lbs_10_207_0_v1.0.0.pkl'), ('m', 'basicmodel_m_lbs_10_207_0_v1.0.0.pkl'))}
+        models = {g: tdpw.load_smpl_model(Path(smpl_dir) / n, tdpw.GENDERS[g]) for g, n in SMPL_FILES.items()}
     written = {}
     for split, sequences in SEQUENCES.items():
         for sequence, n_actors in sequences.items():

@@ -8,6 +8,12 @@ Raw layout under $DATA_ROOT/humbi (optionally one bundle folder deeper, e.g. Bod
     subject_<n>/body/<snapshot %08d>/reconstruction/smpl_parameter.txt      86 numbers (SMPL fit)
 
 The world frame is y-down (world_up = (0, -1, 0)); all stored coordinates are in mm.
+
+The 24 SMPL joints come from the fit with the neutral SMPL model (posepile.bodymodels, from
+$DATA_ROOT/body_models/smpl): joints = SMPL joints(pose, shape) x scale + trans. Each example's `parameters` holds
+the fit (type 'smpl', gender 'neutral', pose, shape, trans, scale) in the camera frame of its (crop) camera,
+turned at assemble time (posepile/bodymodels/transform.py; the translation accounts for the scaled pelvis).
+Without the model the SMPL joints are NaN and `parameters` is None (logged).
 """
 import logging
 import re
@@ -47,7 +53,6 @@ WORLD_UP = (0, -1, 0)
 IMAGE_SIZE = (1920, 1080)  # (width, height) px: boxes are clipped to it, as in the original
 BOX_EXPANSION = 1.05
 MIN_DETECTION_IOU = 0.5  # the hull with the best detection is used when IoU > 0.5 (strictly)
-SMPL_MODEL_RELPATH = 'body_models/smpl/basicModel_neutral_lbs_10_207_0_v1.0.0.pkl'
 IMAGE_NAME_PATTERN = re.compile(r'^image(\d+)\.jpg$')
 
 
@@ -156,21 +161,26 @@ def load_smpl_parameters(path):
 
 def smpl_joints_mm(smpl_model, parameters):
     """(24, 3) world mm: the posed SMPL joints of the fit, scaled about the model origin, then translated."""
-    from posepile.ds.tdpw.main import smpl_joints
-    joints_m = smpl_joints(smpl_model, parameters['pose'][np.newaxis], parameters['shape'], np.zeros(3))[0]
-    return (joints_m * parameters['scale'] + parameters['trans']) * 1000
+    joints_m = smpl_model(np.asarray(parameters['pose'], np.float64)[np.newaxis],
+                          np.asarray(parameters['shape'], np.float64)[np.newaxis], None,
+                          return_vertices=False)['joints'][0]
+    return (joints_m * parameters['scale'] + np.asarray(parameters['trans'], np.float64)) * 1000
+
+
+def body_model_dir(data_root=None):
+    return Path(pipeline.raw_root(NAME, data_root).parent) / 'body_models'
 
 
 def load_smpl_model(data_root=None):
-    """The neutral SMPL model ($DATA_ROOT/body_models/smpl/...) or None (then SMPL joints are NaN)."""
-    from posepile.ds.tdpw.main import load_smpl_model as load_model
-    path = Path(pipeline.raw_root(NAME, data_root).parent) / SMPL_MODEL_RELPATH
-    if not path.exists():
-        logger.warning('%s not found: the 24 SMPL joints will be NaN (the 25 _coco joints are unaffected)', path)
-        return None
+    """The neutral SMPL model (posepile.bodymodels, from $DATA_ROOT/body_models/smpl) or None when it is not
+    installed (then the SMPL joints are NaN and no parameters are kept; the 25 _coco joints are unaffected)."""
+    from posepile import bodymodels
     try:
-        return load_model(path)
-    except ValueError as e:  # the reader's own error already names the file
+        return bodymodels.load('smpl', 'neutral', body_model_dir(data_root))
+    except bodymodels.BodyModelNotFoundError as e:
+        logger.warning('%s: the 24 SMPL joints will be NaN and no SMPL parameters are kept', e)
+        return None
+    except bodymodels.BodyModelFormatError as e:  # the message already names the file
         raise HUMBIFormatError(str(e)) from None
 
 
@@ -304,7 +314,7 @@ def make_crop_tasks(data_root=None):
                     skipped[reason] += 1
                     continue
                 example = Pose3DExample(relpath, world, box, camera, scene_name=f'{subject}/{snapshot.name}',
-                                        parameters=dict(parameters))
+                                        parameters=None if smpl_model is None else dict(parameters))
                 tasks.append((relpath, example, crop_relpath(relpath)))
     if broken:
         logger.info('skipping %d broken JPEGs: %s', len(broken), ', '.join(sorted(broken)))
@@ -319,12 +329,24 @@ def crop_stage(shard=None, n_workers=None, data_root=None):
     pipeline.dataset_crop_stage(NAME, make_crop_tasks(data_root), shard, n_workers, data_root)
 
 
+def to_camera_frame(examples, data_root=None):
+    """Replace each example's world-frame SMPL fit (with its scale) by the fit in its (crop) camera's frame."""
+    from posepile.bodymodels.transform import camera_frame_parameters
+    with_fit = [example for example in examples if example.parameters is not None]
+    model = load_smpl_model(data_root) if with_fit else None
+    for example in with_fit:
+        example.parameters = None if model is None else camera_frame_parameters(example.parameters, example.camera,
+                                                                                  model)
+    return examples
+
+
 def make_dataset(data_root=None):
-    """HUMBI body: every snapshot x camera, 49 joints (24 SMPL + 25 OpenPose `_coco`) in mm, the SMPL fit in
-    each example's `parameters`; all in TRAIN (as the original)."""
+    """HUMBI body: every snapshot x camera, 49 joints (24 SMPL + 25 OpenPose `_coco`) in mm, the SMPL fit (with
+    its scale) in each example's camera frame (`parameters`); all in TRAIN (as the original)."""
     from posepile.datasets3d import Pose3DDataset
     from posepile.joint_info import JointInfo
     examples = pipeline.examples_by_split(NAME, data_root, split_of_key=lambda key: 0)[0]
+    to_camera_frame(examples, data_root)
     return Pose3DDataset(JointInfo(JOINT_NAMES, JOINT_EDGES), examples)
 
 

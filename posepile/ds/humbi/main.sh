@@ -6,8 +6,10 @@
 # "Body" bundles (images + reconstruction) from the links you receive. Put the archives in
 # $DATA_ROOT/humbi/archives/ (they extract to subject_<n>/body/...). For the 24 SMPL joints, place the neutral
 # SMPL model (https://smpl.is.tue.mpg.de/, registration) at
-# $DATA_ROOT/body_models/smpl/basicModel_neutral_lbs_10_207_0_v1.0.0.pkl; without it those joints are NaN and
-# only the 25 OpenPose `_coco` joints (the ones the paper's mixes use) are filled.
+# $DATA_ROOT/body_models/smpl/basicModel_neutral_lbs_10_207_0_v1.0.0.pkl (or SMPL_NEUTRAL.pkl,
+# basicmodel_neutral_lbs_10_207_0_v1.1.0.pkl); it also turns each example's SMPL fit into its camera frame
+# (`parameters`). Without it those joints are NaN, `parameters` is empty, and only the 25 OpenPose `_coco`
+# joints (the ones the paper's mixes use) are filled.
 # Every step below is resumable.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../functions.sh"

@@ -10,7 +10,8 @@ By default all three splits are scored, as the challenge evaluator does; `--test
 sequences only (what most papers report). Ground truth comes from `jointPositions` (world, metres) moved
 into the camera with `cam_poses`; `--smpl-dir DIR` instead regenerates the joints from poses/betas/trans
 with the gendered SMPL models in DIR (basicModel_f_lbs_10_207_0_v1.0.0.pkl and
-basicmodel_m_lbs_10_207_0_v1.0.0.pkl), as the official script does.
+basicmodel_m_lbs_10_207_0_v1.0.0.pkl, else SMPL_{FEMALE,MALE}.pkl; read with posepile.bodymodels), as the
+official script does.
 
     python -m posepile.ds.tdpw.eval --pred-path preds.npz|RESULTS_DIR [--test-split] [--smpl-dir DIR]
 
@@ -38,12 +39,19 @@ from posepile.eval.predictions import PredictionError, check_pose_scale, load_pr
 SMPL_FILES = {'f': 'basicModel_f_lbs_10_207_0_v1.0.0.pkl', 'm': 'basicmodel_m_lbs_10_207_0_v1.0.0.pkl'}
 
 
+def load_gt_smpl_model(smpl_dir, gender):
+    """The official evaluator's model file of `gender` ('f' or 'm') in smpl_dir, else any official SMPL file name
+    of that gender there (posepile.bodymodels' search), as a posepile.bodymodels BodyModel."""
+    path = Path(smpl_dir) / SMPL_FILES[gender]
+    return tdpw.load_smpl_model(path if path.exists() else Path(smpl_dir), tdpw.GENDERS[gender])
+
+
 def ground_truth_tracks(root, splits, smpl_dir=None):
     """List of dicts (split, sequence, actor, frames (valid indices), gt (F, 24, 3) camera mm, gt_rot
     (F, 9, 3, 3) camera-frame orientations of the 9 parts of the angle metric)."""
     models = {}
     if smpl_dir is not None:
-        models = {g: tdpw.load_smpl_model(Path(smpl_dir) / name) for g, name in SMPL_FILES.items()}
+        models = {g: load_gt_smpl_model(smpl_dir, g) for g in SMPL_FILES}
     tracks = []
     for split in splits:
         for sequence in tdpw.list_sequences(root, split):

@@ -1,4 +1,11 @@
-"""3DPW: readers of the raw release (sequenceFiles/<split>/<sequence>.pkl, Python-2 pickles)."""
+"""3DPW: readers of the raw release (sequenceFiles/<split>/<sequence>.pkl, Python-2 pickles) and the recipe.
+
+Each example's `parameters` holds the actor's gendered SMPL fit of that frame (poses (72), betas (first 10),
+trans (m)) in the camera frame of the example's crop camera (posepile/bodymodels/transform.py): the world fit is
+turned into the camera at assemble time with the gendered SMPL models from $DATA_ROOT/body_models/smpl
+(basicModel_f_lbs_10_207_0_v1.0.0.pkl, basicmodel_m_lbs_10_207_0_v1.0.0.pkl, or SMPL_{FEMALE,MALE}.pkl);
+without a model, `parameters` stays None for that gender (logged) and the joints are unaffected.
+"""
 import pickle
 from pathlib import Path
 
@@ -25,7 +32,8 @@ def load_sequence(path):
             data = pickle.load(f, encoding='latin1')
     except (OSError, pickle.UnpicklingError, EOFError, ValueError) as e:
         raise TDPWFormatError(f'{path}: cannot read the 3DPW sequence pickle ({e})') from e
-    missing = [k for k in ('jointPositions', 'cam_poses', 'campose_valid', 'poses2d') if k not in data]
+    missing = [k for k in ('jointPositions', 'cam_poses', 'campose_valid', 'poses2d', 'poses', 'betas', 'trans',
+                           'genders') if k not in data]
     if missing:
         raise TDPWFormatError(f'{path}: missing keys {missing}')
     return data
@@ -66,24 +74,17 @@ def image_relpath(sequence, frame_index):
 
 # ------------------------------------------------------------------------------------------------
 # SMPL joints from body-model parameters (the official evaluator regenerates ground truth this way)
-def load_smpl_model(path):
-    """The parts of an SMPL .pkl needed for joints: v_template, shapedirs, J_regressor, kintree_table."""
-    path = Path(path)
-    try:
-        with open(path, 'rb') as f:
-            model = pickle.load(f, encoding='latin1')
-    except (OSError, pickle.UnpicklingError, EOFError) as e:
-        raise TDPWFormatError(f'{path}: cannot read the SMPL model ({e})') from e
+GENDERS = {'f': 'female', 'm': 'male'}
 
-    def dense(x):
-        return np.asarray(x.toarray() if hasattr(x, 'toarray') else x, np.float64)
 
+def load_smpl_model(path, gender='neutral'):
+    """The SMPL model in `path` (an official .pkl/.npz, or a folder holding one) as a posepile.bodymodels
+    BodyModel; TDPWFormatError (one line naming the file) when it is missing or unreadable."""
+    from posepile import bodymodels
     try:
-        return {'v_template': dense(model['v_template']), 'shapedirs': dense(model['shapedirs']),
-                'J_regressor': dense(model['J_regressor']),
-                'parents': np.asarray(model['kintree_table'], np.int64)[0]}
-    except KeyError as e:
-        raise TDPWFormatError(f'{path}: SMPL model lacks {e}') from None
+        return bodymodels.load('smpl', gender, path)
+    except bodymodels.BodyModelFormatError as e:
+        raise TDPWFormatError(str(e)) from None
 
 
 # the 9 parts of the challenge's angle metric: pelvis, hips, knees, shoulders, elbows
@@ -105,26 +106,28 @@ def global_rotations(poses):
 
 
 def smpl_joints(model, poses, betas, trans):
-    """World joints (F, 24, 3) in metres: the posed kinematic chain of the shaped template plus trans."""
-    import cv2
-    poses = np.asarray(poses, np.float64).reshape(-1, 24, 3)
-    betas = np.asarray(betas, np.float64)[:model['shapedirs'].shape[-1]]
-    shaped = model['v_template'] + model['shapedirs'][..., :len(betas)] @ betas
-    rest_joints = model['J_regressor'] @ shaped
-    parents = model['parents']
-    result = np.zeros((len(poses), 24, 3))
-    for f, pose in enumerate(poses):
-        rotations = [cv2.Rodrigues(p)[0] for p in pose]
-        global_rot = [None] * 24
-        for j in range(24):
-            if j == 0:
-                global_rot[0] = rotations[0]
-                result[f, 0] = rest_joints[0]
-            else:
-                parent = parents[j]
-                global_rot[j] = global_rot[parent] @ rotations[j]
-                result[f, j] = result[f, parent] + global_rot[parent] @ (rest_joints[j] - rest_joints[parent])
-    return result + np.asarray(trans, np.float64).reshape(-1, 1, 3)
+    """World joints (F, 24, 3) in metres: the posed SMPL skeleton (posepile.bodymodels, joints only) of poses
+    (F, 72), one betas vector (its first model.n_betas values) and trans (F, 3) or (3,)."""
+    poses = np.asarray(poses, np.float64).reshape(-1, 72)
+    betas = np.asarray(betas, np.float64).reshape(-1)[:model.n_betas]
+    trans = np.broadcast_to(np.asarray(trans, np.float64).reshape(-1, 3), (len(poses), 3))
+    return model(poses, betas, trans, return_vertices=False)['joints']
+
+
+def world_parameters(data, actor, frame):
+    """The actor's SMPL fit at `frame` as a world-frame parameter dict (posepile/bodymodels/transform.py)."""
+    gender = GENDERS.get(str(data['genders'][actor]).lower()[:1])
+    pose = np.asarray(data['poses'][actor][frame], np.float64).reshape(-1)
+    betas = np.asarray(data['betas'][actor], np.float64).reshape(-1)[:10]
+    trans = np.asarray(data['trans'][actor][frame], np.float64).reshape(-1)
+    sequence = data.get('sequence', '?')
+    if gender is None or pose.size != 72 or trans.size != 3 or betas.size != 10:
+        raise TDPWFormatError(f'{sequence}: actor {actor} has gender {data["genders"][actor]!r}, pose '
+                              f'{pose.size}, betas {betas.size}, trans {trans.size} values (expected f/m, 72, 10, 3)')
+    if not (np.all(np.isfinite(pose)) and np.all(np.isfinite(betas)) and np.all(np.isfinite(trans))):
+        raise TDPWFormatError(f'{sequence}: actor {actor} frame {frame} has non-finite SMPL parameters')
+    return {'type': 'smpl', 'gender': gender, 'pose': pose.astype(np.float32), 'shape': betas.astype(np.float32),
+            'trans': trans.astype(np.float32)}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -202,7 +205,8 @@ def make_crop_tasks(data_root=None, detections=None):
                     if matches[actor] >= 0:
                         box = detections[relpath][matches[actor], :4]
                         stats['matched_to_detection'] += 1
-                    example = Pose3DExample(relpath, world[actor], box, camera, scene_name=sequence)
+                    example = Pose3DExample(relpath, world[actor], box, camera, scene_name=sequence,
+                                            parameters=world_parameters(data, actor, frame))
                     crop = f'tdpw_downscaled/{sequence}/image_{frame:05d}_{actor}.jpg'
                     tasks.append((f'{SPLIT_IDS[split]}/{sequence}/{actor}/{frame:05d}', example, crop))
     if not tasks:
@@ -233,12 +237,41 @@ def crop_stage(shard=None, n_workers=None, data_root=None):
     pipeline.dataset_crop_stage(NAME, tasks, shard, n_workers, data_root)
 
 
+def body_model_dir(data_root=None):
+    return raw_root(data_root).parent / 'body_models'
+
+
+def to_camera_frame(examples, data_root=None):
+    """Replace each example's world-frame SMPL fit by the fit in its (crop) camera's frame; None (logged once
+    per gender) when the gendered SMPL model is not installed."""
+    from posepile import bodymodels
+    from posepile.bodymodels.transform import camera_frame_parameters
+    models = {}
+    for example in examples:
+        if example.parameters is None:
+            continue
+        gender = example.parameters['gender']
+        if gender not in models:
+            try:
+                models[gender] = bodymodels.load('smpl', gender, body_model_dir(data_root))
+            except bodymodels.BodyModelNotFoundError as e:
+                logger.warning('no SMPL parameters for the %s actors: %s', gender, e)
+                models[gender] = None
+        model = models[gender]
+        example.parameters = None if model is None else camera_frame_parameters(example.parameters, example.camera,
+                                                                                  model)
+    return examples
+
+
 def make_dataset(data_root=None):
     """3DPW with the 24 SMPL joints (mm): the train, validation and test splits as released; training
-    frames thinned by adaptive selection; boxes from associated detections where available."""
+    frames thinned by adaptive selection; boxes from associated detections where available; the gendered
+    SMPL fit in each example's camera frame (`parameters`)."""
     from posepile.datasets3d import Pose3DDataset
     from posepile.joint_info import JointInfo
     splits = pipeline.examples_by_split(NAME, data_root)
+    for examples in splits.values():
+        to_camera_frame(examples, data_root)
     edges = ('pelv-bell-spin-thor-neck-head,pelv-lhip-lkne-lank-ltoe,pelv-rhip-rkne-rank-rtoe,'
              'thor-lcla-lsho-lelb-lwri-lhan,thor-rcla-rsho-relb-rwri-rhan')
     return Pose3DDataset(JointInfo(SMPL_JOINT_NAMES, edges), splits[0], splits[1], splits[2])
