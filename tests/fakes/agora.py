@@ -1,6 +1,16 @@
 """A tiny AGORA release: renders (3840x2160 PNG with dots at the joints), SMPL/SMPLX `<section>_withjv.pkl`
-tables pickled in pandas' own layout (written without pandas, see write_dataframe_pickle), colour-coded masks
-and seg_rgbs.txt."""
+tables pickled in pandas' own layout (written without pandas, see write_dataframe_pickle), colour-coded masks,
+seg_rgbs.txt, the per-person SMPL-X fit pickles of `gt_path_smplx` (numpy arrays, plus a torch-tensor entry as
+in pickles written with torch objects) and toy SMPL-X models ($DATA_ROOT/body_models/smplx/SMPLX_<GENDER>.npz with
+hand means).
+
+The 27 SMPL-X skeleton joints among the dataset's 66 are the toy model's joints of each fit, put into the camera
+with AGORA's own projection conventions (written here from AGORA's evaluation code, independently of the
+recipe): X_cam = Rx(pitch) Ry(-camYaw) (Ry(Yaw - 90) diag(1, -1, -1) X_fit + unreal2cv2(X, Y, Z) - camPos). The toy
+model's rest joints are laid out on a 3 x 9 grid (0.3 m x 0.26 m) and the fits have small body rotations, so that
+the rendered dots stay apart; the other 39 joints are dots on a pixel grid right of them.
+"""
+import collections
 import copyreg
 import io
 import pickle
@@ -8,6 +18,7 @@ import types
 from pathlib import Path
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 WIDTH, HEIGHT = 3840, 2160
 # the first lines of AirSim's docs/seg_rgbs.txt
@@ -146,6 +157,99 @@ SCENES = {
 }
 MAX_OCCLUSION = 75
 MIN_SIDE = 100
+PX_PER_MM = 0.42  # focal / depth of the people (scaled by their listed depth / 10 m)
+GENDERS = ('female', 'male')
+SMPLX_SKELETON = (*range(25), 28, 43)
+LAYOUT_M = (0.3, 0.26)  # column and row spacing of the toy model's rest skeleton joints
+N_MODEL_JOINTS = 55
+
+
+# ------------------------------------------------------------------------------------------------
+# Toy SMPL-X models and fits
+def write_toy_smplx(data_root, gender, seed):
+    """(arrays, hand means (l, r)) of a toy SMPL-X .npz at data_root/body_models/smplx/SMPLX_<GENDER>.npz: rest
+    joints = vertices 0-54 (identity J_regressor), the 27 skeleton joints on a 3 x 9 grid, 10 shape + 10
+    expression columns."""
+    from tests.toy_bodymodels import toy_arrays, write_npz
+    arrays = toy_arrays('smplx', 20, seed)
+    rng = np.random.default_rng(seed + 50)
+    v_template = arrays['v_template']
+    for k, joint in enumerate(SMPLX_SKELETON):
+        v_template[joint] = [(k % 3 - 1) * LAYOUT_M[0], (k // 3 - 4) * LAYOUT_M[1], rng.normal(0, 0.05)]
+    parents = arrays['kintree_table'][0]
+    for joint in range(N_MODEL_JOINTS):
+        if joint not in SMPLX_SKELETON:  # finger joints (not rendered): near their parent
+            v_template[joint] = v_template[parents[joint]] + rng.normal(0, 0.02, 3)
+    regressor = np.zeros_like(arrays['J_regressor'])
+    regressor[np.arange(N_MODEL_JOINTS), np.arange(N_MODEL_JOINTS)] = 1
+    arrays.update(v_template=v_template, J_regressor=regressor, shapedirs=arrays['shapedirs'] * 0.2)
+    means = rng.normal(0, 0.2, 45), rng.normal(0, 0.2, 45)
+    path = Path(data_root) / 'body_models' / 'smplx' / f'SMPLX_{gender.upper()}.npz'
+    write_npz(path, arrays, hands_meanl=means[0], hands_meanr=means[1])
+    return arrays, means
+
+
+def _rot_y(deg):
+    return Rotation.from_rotvec([0, np.deg2rad(deg), 0]).as_matrix()
+
+
+def unreal2cv2(points):
+    return np.roll(np.asarray(points, np.float64), 2, axis=-1) * [1, -1, 1]
+
+
+def agora_camera(image_name, cam_xyz_cm, cam_yaw_deg):
+    """(R, camPos m) of AGORA's projection code for the fake's three kinds of images."""
+    if 'hdri' in image_name:
+        position, yaw, pitch = unreal2cv2(np.array([0, 0, 170]) / 100), 0.0, 0.0
+    elif 'cam00' in image_name:
+        position, yaw, pitch = unreal2cv2(np.array([400, -275, 265]) / 100), 135.0, 30.0
+    else:
+        position, yaw, pitch = unreal2cv2(np.asarray(cam_xyz_cm) / 100) + [0, -1.7, 0], cam_yaw_deg, 0.0
+    rotation = Rotation.from_rotvec([np.deg2rad(pitch), 0, 0]).as_matrix() @ _rot_y(-yaw)
+    return rotation, position
+
+
+def _torch_tensor_entry():
+    """An object that pickles as a torch tensor does with pickle.dump (rebuilt from a storage's bytes)."""
+    rebuild = _pandas_class('torch._utils', '_rebuild_tensor_v2')
+    load_from_bytes = _pandas_class('torch.storage', '_load_from_bytes')
+    storage = _PandasObject((load_from_bytes, (b'PK\x03\x04 not a real torch.save stream',)))
+    return _PandasObject((rebuild, (storage, 0, (1, 32), (32, 1), False, collections.OrderedDict())))
+
+
+def write_fit(path, fit):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {key: np.asarray(value, np.float32)[None] for key, value in fit.items()}
+    data['pose_embedding'] = _torch_tensor_entry()
+    buffer = io.BytesIO()
+    _PandasLayoutPickler(buffer, 4).dump(data)
+    path.write_bytes(buffer.getvalue())
+
+
+def make_fit(model, means, rng, camera, person_to_world, centre_cam_m, is_kid=False):
+    """(fit dict of float32-exact values, camera-frame joints m (55, 3)): a fit whose body faces the camera with
+    small rotations and whose 27 skeleton joints are centred at `centre_cam_m`."""
+    rot_cam, cam_pos = camera
+    rot_person, offset = person_to_world
+    to_cam = rot_cam @ rot_person
+    root = Rotation.from_matrix(to_cam.T @ Rotation.from_rotvec(rng.normal(0, 0.02, 3)).as_matrix()).as_rotvec()
+    fit = dict(global_orient=root, body_pose=rng.normal(0, 0.01, 63), jaw_pose=rng.normal(0, 0.3, 3),
+               leye_pose=rng.normal(0, 0.3, 3), reye_pose=rng.normal(0, 0.3, 3),
+               left_hand_pose=rng.normal(0, 0.3, 45), right_hand_pose=rng.normal(0, 0.3, 45),
+               betas=rng.normal(0, 1, 11 if is_kid else 10), expression=rng.normal(0, 1, 10), transl=np.zeros(3))
+    fit = {k: np.asarray(v, np.float32).astype(np.float64) for k, v in fit.items()}
+
+    def camera_joints(transl):
+        pose = np.concatenate([fit['global_orient'], fit['body_pose'], fit['jaw_pose'], fit['leye_pose'],
+                               fit['reye_pose'], fit['left_hand_pose'] + means[0], fit['right_hand_pose'] + means[1]])
+        joints = model(pose[None], fit['betas'][None, :10], transl[None], expression=fit['expression'][None],
+                       return_vertices=False)['joints'][0]
+        return (rot_cam @ (rot_person @ joints.T + offset[:, None] - cam_pos[:, None])).T
+
+    shift = centre_cam_m - camera_joints(np.zeros(3))[list(SMPLX_SKELETON)].mean(axis=0)
+    fit['transl'] = np.asarray(to_cam.T @ shift, np.float32).astype(np.float64)
+    return fit, camera_joints(fit['transl'])
 
 
 def _grid(rect, n=66, n_cols=6):
@@ -209,39 +313,77 @@ def _modal_box(label, i_person, rect):
     return np.array([xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1], np.float64)
 
 
+def _project(cam_mm, focal_px):
+    return cam_mm[:, :2] / cam_mm[:, 2:] * focal_px + [WIDTH / 2, HEIGHT / 2]
+
+
+def _person_joints(root, image_name, focal_px, camera, person, rng, models, i_global):
+    """(SMPL table joints (45, 3) m, SMPL-X table joints (127, 3) m, the 66 dataset joints mm, fit truth)."""
+    _, _, _, (x, y, w, h), depth = person
+    depth = focal_px / PX_PER_MM * depth / 10000
+    gender = GENDERS[i_global % 2]
+    model, means = models[gender]
+    yaw, location_cm = float(rng.uniform(0, 360)), np.array([rng.uniform(-500, 500), rng.uniform(-500, 500), 0.0])
+    person_to_world = (_rot_y(yaw - 90) @ np.diag([1.0, -1, -1]), unreal2cv2(location_cm / 100))
+    centre_px = np.array([x + 0.27 * w, y + h / 2])
+    centre_cam = np.array([*(centre_px - [WIDTH / 2, HEIGHT / 2]) / focal_px * depth, depth]) / 1000
+    fit, smplx_cam_m = make_fit(model, means, rng, camera, person_to_world, centre_cam)
+    other_px = _grid((x + 0.62 * w, y, 0.38 * w, h), n=39, n_cols=3)
+    other_mm = _camera_joints(other_px, depth, focal_px, rng)
+    full_smpl = np.concatenate([other_mm[:24], rng.normal(0, 300, (21, 3)) + [0, 0, depth]]) / 1000
+    full_smplx = (rng.normal(0, 300, (127, 3)) + [0, 0, depth]) / 1000
+    full_smplx[:N_MODEL_JOINTS] = smplx_cam_m
+    full_smplx[list(SMPLX_SELECTION[27:])] = other_mm[24:] / 1000
+    cam_mm = np.concatenate([full_smpl[:24], full_smplx[list(SMPLX_SELECTION)]]) * 1000
+    fit_relpath = f'smplx_gt/{Path(image_name).stem}/person_{i_global:02d}/person_{i_global:02d}.obj'
+    write_fit(Path(root) / Path(fit_relpath).with_suffix('.pkl'), fit)
+    table = dict(gt_path_smplx=fit_relpath, gt_path_smpl=fit_relpath.replace('smplx', 'smpl'), gender=gender,
+                 kid=False, Yaw=yaw, X=location_cm[0], Y=location_cm[1], Z=location_cm[2])
+    return full_smpl, full_smplx, cam_mm, dict(fit=fit, gender=gender, hand_means=means, table=table)
+
+
 def write_fake_release(root, layouts=('pandas1.2', 'pandas1.5'), images=True):
-    """Writes the release under `root` (= $DATA_ROOT/agora). Returns {section: [dict(image, i_person, kept,
-    cam_mm (66, 3) camera-frame joints, modal box)]} for every person of the tables."""
+    """Writes the release under `root` (= $DATA_ROOT/agora) and the toy SMPL-X models under root/../body_models.
+    Returns {section: [dict(image, i_person, kept, cam_mm (66, 3) camera-frame joints, modal box, fit, gender,
+    hand_means)]} for every person of the tables."""
+    from posepile import bodymodels
     root = Path(root)
     rng = np.random.default_rng(0)
+    models = {}
+    for i, gender in enumerate(GENDERS):
+        _, means = write_toy_smplx(root.parent, gender, seed=3 + i)
+        models[gender] = bodymodels.load('smplx', gender, root.parent / 'body_models' / 'smplx'), means
+    i_global = 0
     (root / 'seg_rgbs.txt').parent.mkdir(parents=True, exist_ok=True)
     (root / 'seg_rgbs.txt').write_text(''.join(f'{i}\t[{r}, {g}, {b}]\n' for i, (r, g, b) in enumerate(SEG_RGBS)))
     truth = {}
     for (section, scenes), layout in zip(SCENES.items(), layouts * len(SCENES)):
         smpl = {k: [] for k in ('imgPath', 'X', 'Y', 'Z', 'Yaw', 'gender', 'kid', 'occlusion', 'isValid', 'camX',
-                                'camY', 'camZ', 'camYaw', 'gt_joints_2d', 'gt_joints_3d', 'gt_verts')}
+                                'camY', 'camZ', 'camYaw', 'gt_joints_2d', 'gt_joints_3d', 'gt_verts', 'gt_path_smpl',
+                                'gt_path_smplx')}
         smplx = {k: [] for k in smpl}
         truth[section] = []
         for image_name, focal_mm, (cam_x, cam_y, cam_z, cam_yaw), people in scenes:
             focal_px = focal_mm / 36 * WIDTH
-            joints_3d, joints_3d_x, all_pixels = [], [], []
-            for valid, occlusion, rect, grid_rect, depth in people:
-                pixels = _grid(grid_rect)
-                cam_mm = _camera_joints(pixels, depth, focal_px, rng)
-                all_pixels.append(pixels)
-                full_smpl = np.concatenate([cam_mm[:24], rng.normal(0, 300, (21, 3)) + [0, 0, depth]]) / 1000
-                full_smplx = (rng.normal(0, 300, (127, 3)) + [0, 0, depth]) / 1000
-                full_smplx[list(SMPLX_SELECTION)] = cam_mm[24:] / 1000
+            camera = agora_camera(image_name, (cam_x, cam_y, cam_z), cam_yaw)
+            joints_3d, joints_3d_x, all_pixels, person_columns = [], [], [], []
+            for person in people:
+                valid, occlusion, rect = person[:3]
+                full_smpl, full_smplx, cam_mm, fit_truth = _person_joints(root, image_name, focal_px, camera, person,
+                                                                          rng, models, i_global)
+                i_global += 1
+                all_pixels.append(_project(cam_mm, focal_px))
                 joints_3d.append(full_smpl)
                 joints_3d_x.append(full_smplx)
+                person_columns.append(fit_truth.pop('table'))
                 truth[section].append(dict(image=image_name, cam_mm=cam_mm, valid=valid, occlusion=occlusion,
-                                           rect=rect))
+                                           rect=rect, **fit_truth))
             for table, joints in ((smpl, joints_3d), (smplx, joints_3d_x)):
                 n = len(people)
                 table['imgPath'].append(image_name)
-                for key, value in (('X', [float(rng.normal()) for _ in range(n)]), ('Y', [0.0] * n),
-                                   ('Z', [0.0] * n), ('Yaw', [0.0] * n), ('gender', ['female'] * n),
-                                   ('kid', [False] * n), ('occlusion', [p[1] for p in people]),
+                for key in ('X', 'Y', 'Z', 'Yaw', 'gender', 'kid', 'gt_path_smpl', 'gt_path_smplx'):
+                    table[key].append([columns[key] for columns in person_columns])
+                for key, value in (('occlusion', [p[1] for p in people]),
                                    ('isValid', [p[0] for p in people]),
                                    ('gt_joints_2d', [np.zeros((len(j), 2)) for j in joints]),
                                    ('gt_joints_3d', joints), ('gt_verts', [np.zeros((10, 3)) for _ in joints])):

@@ -9,8 +9,14 @@ Raw layout under $DATA_ROOT/agora (as the release's zips extract):
     <train|validation>/<scene>/<name>_mask[_camNN]_<num:06d>_00000.png   label image: person i in colour i of
         seg_rgbs.txt where visible, background red; ..._<i+1:05d>.png: person i's amodal mask (non-zero inside)
     seg_rgbs.txt                                                    AirSim colour table ("i\\t[r, g, b]" lines)
-The tables are read by a restricted unpickler (posepile/ds/agora/pandas_pickle.py), without pandas.
+    <gt_path_smplx of the SMPL-X tables, extension .pkl>            per-person SMPL-X fits (smplx_gt/...)
+The tables are read by a restricted unpickler (posepile/ds/agora/pandas_pickle.py), without pandas; the fits by
+another (posepile/ds/agora/fits.py, which also documents the frames). `parameters` holds each person's SMPL-X fit
+in the camera frame of the example's (crop) camera (posepile/bodymodels/transform.py convention; the SMPL-X model
+files in $DATA_ROOT/body_models/smplx give the hand means). The SMPL fits (gt_path_smpl) are not read: they are
+pickled torch tensors, and the original keeps only the SMPL-X ones as parameters too.
 """
+import functools
 import logging
 import re
 from pathlib import Path
@@ -47,10 +53,12 @@ MAX_OCCLUSION_PERCENT = 75  # people more occluded are skipped
 MAX_OCCLUSION_UNDETECTED_PERCENT = 50  # with detections: an unmatched person more occluded than this is dropped
 MIN_BOX_SIDE_PX = 100
 DETECTION_MIN_IOU = 0.5
+CHECK_TOLERANCE_MM = 1.0  # fits whose model joints differ more from the table's are counted in a warning
 COLOUR_TOLERANCE = 10  # a label pixel belongs to person i if every channel differs by < 10 from colour i
 BACKGROUND_RGB = (255, 0, 0)
 SECTIONS = {**{f'train_{k}': 0 for k in range(10)}, **{f'validation_{k}': 1 for k in range(10)}}
 REQUIRED_COLUMNS = ('imgPath', 'isValid', 'occlusion', 'gt_joints_3d', 'camX', 'camY', 'camZ', 'camYaw')
+FIT_COLUMNS = ('gt_path_smplx', 'gender', 'kid', 'Yaw', 'X', 'Y', 'Z')  # per person, in the SMPL-X tables
 
 
 class AgoraFormatError(InputError):
@@ -59,8 +67,9 @@ class AgoraFormatError(InputError):
 
 # ------------------------------------------------------------------------------------------------
 # Readers
-def load_table(path, n_joints_min):
-    """The DataFrame at `path` as {column: per-row list}, its REQUIRED_COLUMNS validated."""
+def load_table(path, n_joints_min, person_columns=()):
+    """The DataFrame at `path` as {column: per-row list}, its REQUIRED_COLUMNS and `person_columns` (one entry
+    per person) validated."""
     from posepile.ds.agora.pandas_pickle import PandasPickleError, load_table as load_pickled_frame
     try:
         table = load_pickled_frame(path)
@@ -68,18 +77,18 @@ def load_table(path, n_joints_min):
         raise AgoraFormatError(str(e)) from None
     except OSError as e:
         raise AgoraFormatError(f'{path}: cannot read ({e})') from None
-    missing = [c for c in REQUIRED_COLUMNS if c not in table]
+    missing = [c for c in (*REQUIRED_COLUMNS, *person_columns) if c not in table]
     if missing:
         raise AgoraFormatError(f'{path}: columns {missing} missing (has {table.columns})')
     for i_row in range(len(table)):
-        _check_row(table, i_row, n_joints_min, path)
+        _check_row(table, i_row, n_joints_min, path, person_columns)
     return table
 
 
-def _check_row(table, i_row, n_joints_min, path):
+def _check_row(table, i_row, n_joints_min, path, person_columns=()):
     where = f'{path}: row {i_row} ({table["imgPath"][i_row]!r})'
     n_people = len(table['isValid'][i_row])
-    for column in ('occlusion', 'gt_joints_3d'):
+    for column in ('occlusion', 'gt_joints_3d', *person_columns):
         if len(table[column][i_row]) != n_people:
             raise AgoraFormatError(f'{where}: {len(table[column][i_row])} {column} entries for {n_people} people')
     camera = [table[c][i_row] for c in ('camX', 'camY', 'camZ', 'camYaw')]
@@ -88,6 +97,10 @@ def _check_row(table, i_row, n_joints_min, path):
     occlusion = np.asarray(table['occlusion'][i_row], np.float64)
     if occlusion.size and not (np.all(occlusion >= 0) and np.all(occlusion <= 100)):
         raise AgoraFormatError(f'{where}: occlusion outside [0, 100] %: {occlusion.tolist()}')
+    if 'Yaw' in person_columns:
+        placement = np.asarray([table[c][i_row] for c in ('Yaw', 'X', 'Y', 'Z')], np.float64)
+        if not np.all(np.isfinite(placement)):
+            raise AgoraFormatError(f'{where}: non-finite person Yaw/X/Y/Z')
     for i_person, joints in enumerate(table['gt_joints_3d'][i_row]):
         joints = np.asarray(joints)
         if joints.ndim != 2 or joints.shape[1] != 3 or joints.shape[0] < n_joints_min:
@@ -102,7 +115,8 @@ def load_section(root, section):
     3))]) from SMPL/<section>_withjv.pkl and SMPLX/<section>_withjv.pkl (rows must correspond)."""
     smpl_path = Path(root) / 'SMPL' / f'{section}_withjv.pkl'
     smplx_path = Path(root) / 'SMPLX' / f'{section}_withjv.pkl'
-    smpl, smplx = load_table(smpl_path, N_SMPL_JOINTS), load_table(smplx_path, max(SMPLX_SELECTION) + 1)
+    smpl = load_table(smpl_path, N_SMPL_JOINTS)
+    smplx = load_table(smplx_path, max(SMPLX_SELECTION) + 1, FIT_COLUMNS)
     if smpl['imgPath'] != smplx['imgPath'] or any(
             len(a) != len(b) for a, b in zip(smpl['isValid'], smplx['isValid'])):
         raise AgoraFormatError(f'{smplx_path}: its images or people do not correspond to those of {smpl_path}')
@@ -114,7 +128,11 @@ def load_section(root, section):
                 smplx['gt_joints_3d'][i_row])):
             cam_mm = np.concatenate([np.asarray(joints, np.float64)[:N_SMPL_JOINTS],
                                      np.asarray(joints_x, np.float64)[list(SMPLX_SELECTION)]]) * 1000
-            people.append(dict(i_person=i_person, valid=bool(valid), occlusion=float(occlusion), cam_mm=cam_mm))
+            fit = {c: smplx[c][i_row][i_person] for c in FIT_COLUMNS}
+            people.append(dict(i_person=i_person, valid=bool(valid), occlusion=float(occlusion), cam_mm=cam_mm,
+                               fit_relpath=str(fit['gt_path_smplx']), gender=str(fit['gender']),
+                               kid=bool(fit['kid']), yaw_deg=float(fit['Yaw']),
+                               location_cm=[float(fit[c]) for c in ('X', 'Y', 'Z')]))
         location = [float(smpl[c][i_row]) for c in ('camX', 'camY', 'camZ')]
         images.append(dict(row=i_row, img_path=str(img_path), people=people,
                            camera=get_camera(location, float(smpl['camYaw'][i_row]), str(img_path))))
@@ -262,8 +280,38 @@ def seg_colors_path(root):
     raise FileNotFoundError(f'{root}/seg_rgbs.txt not found (AirSim docs/seg_rgbs.txt; see main.sh)')
 
 
+def body_model_dir(root):
+    """$DATA_ROOT/body_models (SMPL-X files in it or in its smplx/ subfolder)."""
+    return Path(root).parent / 'body_models'
+
+
+def person_parameters(root, person, world_mm):
+    """(world-frame parameter dict, deviation mm of the model's skeleton joints from the table's, None for kids)."""
+    from posepile import bodymodels
+    from posepile.ds.agora import fits
+    path = fits.fit_path(root, person['fit_relpath'])
+    try:
+        gender = fits.parameter_gender(person['gender'], person['kid'])
+    except ValueError as e:
+        raise AgoraFormatError(f'{path}: {e} in the table') from None
+    fit = fits.load_smplx_fit(path, person['kid'])
+    model_path = bodymodels.find_model_file('smplx', gender, body_model_dir(root) / 'smplx')
+    params = fits.world_parameters(fit, person['gender'], person['kid'], person['yaw_deg'], person['location_cm'],
+                                   world_mm[fits.PELVIS_INDEX] / 1000, fits.hand_means(str(model_path)))
+    if person['kid']:
+        return params, None
+    return params, fits.check_against_model(params, world_mm, _cached_model(str(model_path), gender))
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_model(model_path, gender):
+    from posepile import bodymodels
+    return bodymodels.load('smplx', gender, model_path)
+
+
 def _prepare_image(job):
-    """Masks, boxes and world joints of the valid, not too occluded people of one image."""
+    """Masks, boxes, world joints and world-frame SMPL-X parameters of the valid, not too occluded people of one
+    image."""
     root, section, image, colors = job
     people = [p for p in image['people'] if p['valid'] and p['occlusion'] <= MAX_OCCLUSION_PERCENT]
     if not people:
@@ -274,8 +322,10 @@ def _prepare_image(job):
     result = []
     for person in people:
         modal, _ = person_rles[person['i_person']]
+        world_mm = camera.camera_to_world(person['cam_mm'])
+        params, deviation_mm = person_parameters(root, person, world_mm)
         result.append(dict(i_person=person['i_person'], occlusion=person['occlusion'], box=masks.to_bbox(modal),
-                           world_mm=camera.camera_to_world(person['cam_mm'])))
+                           world_mm=world_mm, parameters=params, model_deviation_mm=deviation_mm))
     return dict(section=section, row=image['row'], relpath=image_relpath(section, image['img_path']),
                 camera=camera, mask=all_people, people=result)
 
@@ -286,6 +336,13 @@ def prepare_section(root, section, colors, n_workers=None):
     jobs = [(root, section, image, colors) for image in images]
     prepared = parallel_map(_prepare_image, jobs, n_workers, desc=f'agora masks {section}')
     skipped = sum(p is None for p in prepared)
+    deviations = [p['model_deviation_mm'] for image in prepared if image is not None for p in image['people']
+                  if p['model_deviation_mm'] is not None]
+    off = [d for d in deviations if d > CHECK_TOLERANCE_MM]
+    if off:
+        logger.warning('%s: for %d of %d adults the SMPL-X model joints of the fit differ from the table joints by '
+                       'more than %g mm (max %.3g mm): another SMPL-X model version than AGORA used?', section,
+                       len(off), len(deviations), CHECK_TOLERANCE_MM, max(off))
     if skipped:
         logger.info('%s: %d of %d images without a valid person with occlusion <= %d %%', section, skipped,
                     len(images), MAX_OCCLUSION_PERCENT)
@@ -303,7 +360,7 @@ def prepare_stage(n_workers=None, data_root=None):
     for section in list_sections(root):
         inputs = [root / 'SMPL' / f'{section}_withjv.pkl', root / 'SMPLX' / f'{section}_withjv.pkl', colors_path]
         out_path = work_dir(data_root) / 'prepared' / f'{section}.pkl'
-        fingerprint = pipeline.inputs_fingerprint(inputs)
+        fingerprint = pipeline.inputs_fingerprint(inputs, {'parameters': 1})
         stored = fileio.load_pickle(out_path) if out_path.exists() else None
         if stored is None or stored.get('fingerprint') != fingerprint:
             stored = dict(fingerprint=fingerprint, images=prepare_section(root, section, colors, n_workers))
@@ -357,7 +414,8 @@ def make_crop_tasks(data_root=None):
                 if person['i_person'] not in boxes:
                     continue
                 example = Pose3DExample(image['relpath'], person['world_mm'], boxes[person['i_person']],
-                                        image['camera'], mask=image['mask'], scene_name=section)
+                                        image['camera'], mask=image['mask'], scene_name=section,
+                                        parameters=person['parameters'])
                 tasks.append((f'{SECTIONS[section]}/{section}/{image["row"]:06d}/{person["i_person"]:02d}', example,
                               f'{stem}_{person["i_person"]}.jpg'))
     return tasks
@@ -368,11 +426,25 @@ def crop_stage(shard=None, n_workers=None, data_root=None):
     pipeline.dataset_crop_stage(NAME, make_crop_tasks(data_root), shard, n_workers, data_root)
 
 
+def to_camera_frame(examples):
+    """Replace each example's world-frame SMPL-X parameters by those in its (crop) camera's frame (exact, via the
+    posed pelvis pelv_smplx of its world joints; see fits.py)."""
+    from posepile.ds.agora import fits
+    for example in examples:
+        if example.parameters is not None:
+            example.parameters = fits.camera_frame_parameters(example.parameters, example.camera,
+                                                              example.world_coords[fits.PELVIS_INDEX])
+    return examples
+
+
 def make_dataset(data_root=None):
-    """AGORA: train_0-9 as TRAIN, validation_0-9 as VALIDATION; 66 joints (24 SMPL + 42 SMPL-X '_smplx'), mm."""
+    """AGORA: train_0-9 as TRAIN, validation_0-9 as VALIDATION; 66 joints (24 SMPL + 42 SMPL-X '_smplx'), mm;
+    `parameters` the SMPL-X fit in each example's camera frame."""
     from posepile.datasets3d import Pose3DDataset
     from posepile.joint_info import JointInfo
     splits = pipeline.examples_by_split(NAME, data_root)
+    for examples in splits.values():
+        to_camera_frame(examples)
     return Pose3DDataset(JointInfo(JOINT_NAMES, JOINT_EDGES), splits[0], splits[1], None)
 
 

@@ -8,6 +8,11 @@
 #   https://raw.githubusercontent.com/microsoft/AirSim/a7e467ebca707bba5b446836331075e90e3e3ab8/docs/seg_rgbs.txt
 # They extract to $DATA_ROOT/agora/{train_<k>,validation,train,SMPL,SMPLX}/ (validation_SMPL*.zip: move the
 # files of validation_SMPL/SMPL/ into SMPL/ and of validation_SMPLX/SMPLX/ into SMPLX/ if they land there).
+# The per-person SMPL-X fits (`parameters`): the ground-truth fit archive(s) of the same download page whose files
+# the SMPL-X tables' gt_path_smplx column names (smplx_gt/<group>/<scan>/<scan>.obj; the recipe reads the .pkl next
+# to it) also go into archives/ and extract to $DATA_ROOT/agora/smplx_gt/. The SMPL-X model files (hand means, and a
+# check of the fits against the tables) go into $DATA_ROOT/body_models/smplx/ (SMPLX_{FEMALE,MALE,NEUTRAL}.npz from
+# https://smpl-x.is.tue.mpg.de).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../functions.sh"
 check_data_root
@@ -28,6 +33,7 @@ done
 
 # 2. Tables (restricted unpickling, no pandas), colour-coded masks -> modal/amodal masks; people invalid or more
 #    than 75 % occluded skipped; box = modal-mask box; joints (24 SMPL + 42 SMPL-X) camera frame m -> world mm
+#    SMPL-X fits (restricted unpickling) -> world-frame parameters, checked against the table joints
 py prepare
 
 # 3. Optional person detection (the original: YOLOv4, POSEPILE_DETECTOR=darknet:yolov4.cfg,yolov4.weights); then
@@ -37,5 +43,6 @@ if [[ -n "${POSEPILE_DETECTOR:-}" ]]; then py detect --detector "$POSEPILE_DETEC
 # 4. Crops (boxes with a side < 100 px dropped; mask = all people)
 py crop
 
-# 5. The dataset (train_0-9 TRAIN, validation_0-9 VALIDATION) for get_dataset('agora')
+# 5. The dataset (train_0-9 TRAIN, validation_0-9 VALIDATION) for get_dataset('agora'); `parameters` = the SMPL-X
+#    fit in each example's crop-camera frame
 py assemble

@@ -7,6 +7,13 @@ cam_int (3x3 px), openpose_gt (25 OpenPose body-25 joints x (x px, y px, confide
 z m, confidence), the first 12 in LSP order rank..lwri). The release has no SMPL translation: as in the original,
 the SMPL joints of (pose, shape) are placed by PnP against 14 of the OpenPose joints with the shipped intrinsics,
 then scaled about the camera centre by the ratio of the RMS spreads of S and of the same 12 SMPL joints.
+
+`parameters` (the convention of posepile/bodymodels/transform.py) holds that placed fit in the camera frame of
+the example's (crop) camera: type 'smpl', gender 'neutral', pose (72, the root turned by the PnP rotation and then
+by the camera), shape (the betas used), trans (metres) and scale s, such that the example's camera-frame joints are
+    X_cam_mm = 1000 * (s * model(pose, shape, 0)['joints'] + trans) = 1000 * s * model(pose, shape, trans / s),
+i.e. the body is scaled by s about the model origin, then translated; s is the RMS-spread ratio above (a scaled
+body: the joints are s times the fit's, the placed camera distance s times the PnP one).
 """
 import collections
 import logging
@@ -101,13 +108,51 @@ def solve_pose(joints3d, points2d, intrinsics):
 
 def place_person(smpl_joints_mm, openpose_gt, intrinsics, s_joints_m):
     """(camera-frame joints mm (24, 3), PnP rms px) or None when too few OpenPose joints have confidence > 0."""
+    placement = solve_placement(smpl_joints_mm, openpose_gt, intrinsics, s_joints_m)
+    return None if placement is None else (placement['cam_mm'], placement['rms_px'])
+
+
+def solve_placement(smpl_joints_mm, openpose_gt, intrinsics, s_joints_m):
+    """dict(cam_mm = s * (R J + t) (24, 3), rot R, trans_mm t, scale s, rms_px) or None when fewer than 6 OpenPose
+    joints have confidence > 0. J: the model's joints without translation (mm)."""
     i_3d, i_2d = _indices(PNP_JOINTS, JOINT_NAMES), _indices(PNP_JOINTS, OPENPOSE_NAMES)
     confident = openpose_gt[i_2d, 2] > 0
     if confident.sum() < MIN_PNP_POINTS:
         return None
     rot, trans, rms = solve_pose(smpl_joints_mm[i_3d][confident], openpose_gt[i_2d, :2][confident], intrinsics)
     scale = rms_spread(s_joints_m[:12, :3] * 1000) / rms_spread(smpl_joints_mm[_indices(S_JOINTS, JOINT_NAMES)])
-    return (smpl_joints_mm @ rot.T + trans) * scale, rms
+    return dict(cam_mm=(smpl_joints_mm @ rot.T + trans) * scale, rot=rot, trans_mm=trans, scale=float(scale),
+                rms_px=rms)
+
+
+def camera_parameters(pose, betas, placement, rest_pelvis_mm):
+    """The placed fit as a camera-frame parameter dict (scaled convention of the module docstring).
+
+    The model's points without translation are Y = J0 + G (Y0 - J0) (J0 the rest pelvis = joint 0 of the
+    untranslated joints, G the root rotation); placed, X = s (R Y + t) = s [J0 + R G (Y0 - J0)] + s (t + (R - I) J0):
+    the root becomes R G and trans = s (t + (R - I) J0), in metres."""
+    from scipy.spatial.transform import Rotation
+    rot, scale = np.asarray(placement['rot'], np.float64), placement['scale']
+    pelvis = np.asarray(rest_pelvis_mm, np.float64) / 1000
+    pose = np.array(pose, np.float64)
+    pose[:3] = Rotation.from_matrix(rot @ Rotation.from_rotvec(pose[:3]).as_matrix()).as_rotvec()
+    trans = scale * (np.asarray(placement['trans_mm'], np.float64) / 1000 + rot @ pelvis - pelvis)
+    return dict(type='smpl', gender='neutral', pose=pose.astype(np.float32),
+                shape=np.asarray(betas, np.float32), trans=trans.astype(np.float32), scale=float(scale))
+
+
+def move_parameters(params, rotation, translation_m, pelvis_m):
+    """`params` (scaled or not) of a body whose points X are moved rigidly to rotation @ X + translation_m: the root
+    turns by `rotation`, trans' = rotation @ pelvis + translation - (pelvis - trans), exact because the posed pelvis
+    `pelvis_m` (joint 0, metres, in the frame of `params`) is s J0 + trans and stays put relative to the body."""
+    from scipy.spatial.transform import Rotation
+    rotation = np.asarray(rotation, np.float64)
+    pelvis = np.asarray(pelvis_m, np.float64)
+    trans = np.asarray(params['trans'], np.float64)
+    pose = np.array(params['pose'], np.float64)
+    pose[:3] = Rotation.from_matrix(rotation @ Rotation.from_rotvec(pose[:3]).as_matrix()).as_rotvec()
+    new_trans = rotation @ pelvis + np.asarray(translation_m, np.float64) - (pelvis - trans)
+    return {**params, 'pose': pose.astype(np.float32), 'trans': new_trans.astype(np.float32)}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -137,19 +182,21 @@ def smpl_joints_mm(arrays, model):
 
 
 def prepare_split(split, path, model):
-    """Per image: [dict(row, camera-frame joints mm, cam_rotmat, cam_int, pnp_rms_px)]."""
+    """Per image: [dict(row, camera-frame joints mm, cam_rotmat, cam_int, pnp_rms_px, parameters (camera frame))]."""
     from tqdm import tqdm
     arrays = load_annotations(path)
     joints = smpl_joints_mm(arrays, model)
     images = collections.defaultdict(list)
     for row in tqdm(range(len(joints)), desc=f'spec PnP {split}', mininterval=2, disable=None):
-        placed = place_person(joints[row], arrays['openpose_gt'][row], arrays['cam_int'][row], arrays['S'][row])
+        placed = solve_placement(joints[row], arrays['openpose_gt'][row], arrays['cam_int'][row], arrays['S'][row])
         if placed is None:
             logger.info('%s row %d: fewer than %d OpenPose joints for PnP: skipped', path, row, MIN_PNP_POINTS)
             continue
+        betas = arrays['shape'][row][:model.n_betas]
         images[str(arrays['imgname'][row])].append(dict(
-            row=row, cam_mm=placed[0], pnp_rms_px=placed[1], cam_rotmat=arrays['cam_rotmat'][row],
-            cam_int=arrays['cam_int'][row]))
+            row=row, cam_mm=placed['cam_mm'], pnp_rms_px=placed['rms_px'], cam_rotmat=arrays['cam_rotmat'][row],
+            cam_int=arrays['cam_int'][row],
+            parameters=camera_parameters(arrays['pose'][row], betas, placed, joints[row][0])))
     return dict(images)
 
 
@@ -160,7 +207,7 @@ def prepare_stage(data_root=None):
     paths = annotation_paths(data_root)
     out_path = work_dir(data_root) / 'prepared.pkl'
     model_path = bodymodels.find_model_file('smpl', 'neutral', _model_dir(data_root))
-    fingerprint = pipeline.inputs_fingerprint([*paths.values(), model_path])
+    fingerprint = pipeline.inputs_fingerprint([*paths.values(), model_path], {'parameters': 1})
     stored = fileio.load_pickle(out_path) if out_path.exists() else None
     if stored is None or stored.get('fingerprint') != fingerprint:
         model = bodymodels.load('smpl', 'neutral', model_path)
@@ -202,8 +249,12 @@ def person_examples(imgname, people, detections=None):
                         world_up=(0, -1, 0))
         world = camera.camera_to_world(person['cam_mm'])
         box = boxes.expand(boxes.bb_of_points(camera.world_to_image(world)), BOX_EXPANSION)
+        params = person.get('parameters')
+        if params is not None:  # camera -> world frame: X_w = R^T X_c + optical centre
+            params = move_parameters(params, camera.R.T, np.asarray(camera.t, np.float64) / 1000,
+                                     np.asarray(person['cam_mm'][0], np.float64) / 1000)
         examples.append(Pose3DExample(f'{NAME}/spec-syn/{imgname}', world, box, camera,
-                                      scene_name=Path(imgname).parent.name))
+                                      scene_name=Path(imgname).parent.name, parameters=params))
     if detections is not None:
         dets = np.asarray(detections, np.float32).reshape(-1, 5)
         matches = associate_boxes([ex.bbox for ex in examples], dets, min_iou=DETECTION_MIN_IOU)
@@ -241,11 +292,28 @@ def crop_stage(shard=None, n_workers=None, data_root=None):
                                 extreme_perspective=True)
 
 
+def to_camera_frame(examples):
+    """Replace each example's world-frame parameters by those in its (crop) camera's frame (the pelvis, joint 0 of
+    its world joints, gives the rest pelvis exactly: no body model is needed)."""
+    for example in examples:
+        if example.parameters is None:
+            continue
+        camera = example.camera
+        rotation = np.asarray(camera.R, np.float64)
+        example.parameters = move_parameters(
+            example.parameters, rotation, -rotation @ (np.asarray(camera.t, np.float64) / 1000),
+            np.asarray(example.world_coords[0], np.float64) / 1000)
+    return examples
+
+
 def make_dataset(data_root=None):
-    """SPEC-SYN: train as TRAIN, test as TEST; 24 SMPL joints in mm, placed by PnP and RMS scaling."""
+    """SPEC-SYN: train as TRAIN, test as TEST; 24 SMPL joints in mm, placed by PnP and RMS scaling; `parameters`
+    the scaled SMPL fit in each example's camera frame (module docstring)."""
     from posepile.datasets3d import Pose3DDataset
     from posepile.joint_info import JointInfo
     splits = pipeline.examples_by_split(NAME, data_root)
+    for examples in splits.values():
+        to_camera_frame(examples)
     return Pose3DDataset(JointInfo(JOINT_NAMES, JOINT_EDGES), splits[0], None, splits[2])
 
 
