@@ -41,3 +41,14 @@ def test_recipe_without_its_raw_release_fails_in_one_line(folder, tmp_path):
     (tmp_path / folder).mkdir()
     result = faults.run_recipe(folder, tmp_path, timeout=300)
     faults.assert_one_line_failure(result, str(tmp_path))
+
+
+@pytest.mark.parametrize('folder', RECIPES)
+def test_skip_broken_defaults_to_the_environment(folder):
+    """SKIP_BROKEN=1 reaches every stage: a skip_broken parameter defaults to None (the environment setting)."""
+    import inspect
+    module = importlib.import_module(f'posepile.ds.{folder}.main')
+    for name, function in vars(module).items():
+        if inspect.isfunction(function) and function.__module__ == module.__name__:
+            parameter = inspect.signature(function).parameters.get('skip_broken')
+            assert parameter is None or parameter.default is None, f'{folder}.{name}: skip_broken default'

@@ -260,7 +260,7 @@ def box_rule(detector_spec):
 
 
 @pipeline.cli_options(pipeline.DETECTOR_OPTION, pipeline.SKIP_BROKEN_OPTION, pipeline.KEEP_FRAMES_OPTION)
-def video_stage(detector_spec=None, shard=None, n_workers=None, skip_broken=False, keep_frames=False,
+def video_stage(detector_spec=None, shard=None, n_workers=None, skip_broken=None, keep_frames=False,
                 data_root=None):
     """One pass per video: crops of the selected annotated frames (boxes by the detector when one is given)."""
     import os

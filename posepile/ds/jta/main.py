@@ -192,7 +192,7 @@ def make_video_tasks(data_root=None):
 
 
 @pipeline.cli_options(pipeline.DETECTOR_OPTION, pipeline.SKIP_BROKEN_OPTION, pipeline.KEEP_FRAMES_OPTION)
-def video_stage(shard=None, n_workers=None, detector_spec=None, skip_broken=False, keep_frames=False,
+def video_stage(shard=None, n_workers=None, detector_spec=None, skip_broken=None, keep_frames=False,
                 data_root=None):
     """Crops, one pass per video. With a detector (--detector or $POSEPILE_DETECTOR) people are associated
     with detections (Hungarian, IoU > 0.1, det area < 2x the visible-joint box), the detection becomes the box

@@ -252,7 +252,7 @@ def box_rule(detector_spec):
 @pipeline.cli_options(pipeline.DETECTOR_OPTION, pipeline.SKIP_BROKEN_OPTION, pipeline.KEEP_FRAMES_OPTION,
                       ('--segmenter', dict(dest='segmenter_spec', default=None,
                                            help='also segment the crops (e.g. grabcut); default: no masks')))
-def video_stage(detector_spec=None, shard=None, n_workers=None, skip_broken=False, keep_frames=False,
+def video_stage(detector_spec=None, shard=None, n_workers=None, skip_broken=None, keep_frames=False,
                 segmenter_spec=None, data_root=None):
     """One pass per video: crops of the selected frames (box: joints x1.2, or the best detection with
     $POSEPILE_DETECTOR / --detector), optionally segmented."""

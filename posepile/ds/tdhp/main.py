@@ -481,7 +481,7 @@ def _box_rule(detector_spec):
 
 
 @pipeline.cli_options(pipeline.DETECTOR_OPTION, pipeline.SKIP_BROKEN_OPTION, pipeline.KEEP_FRAMES_OPTION)
-def video_stage(shard=None, n_workers=None, detector_spec=None, skip_broken=False, keep_frames=False,
+def video_stage(shard=None, n_workers=None, detector_spec=None, skip_broken=None, keep_frames=False,
                 data_root=None):
     """Training crops, one pass per video. With a detector (--detector or $POSEPILE_DETECTOR) boxes follow
     3DHP's rule: the hull of the most confident detection and the joint box, when that hull still overlaps
@@ -494,7 +494,7 @@ def video_stage(shard=None, n_workers=None, detector_spec=None, skip_broken=Fals
 
 
 @pipeline.cli_options(pipeline.DETECTOR_OPTION, pipeline.SKIP_BROKEN_OPTION, pipeline.KEEP_FRAMES_OPTION)
-def full_video_stage(shard=None, n_workers=None, detector_spec=None, skip_broken=False, keep_frames=False,
+def full_video_stage(shard=None, n_workers=None, detector_spec=None, skip_broken=None, keep_frames=False,
                      data_root=None):
     """3DHP-full crops (14 cameras, every frame through the sampler), one pass per video; boxes and masks as
     in the `video` stage."""
