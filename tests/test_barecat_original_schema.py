@@ -17,7 +17,6 @@ import barecat
 import cv2
 import msgpack
 import numpy as np
-import pytest
 
 from posepile.datasets2d import Pose2DDataset, Pose2DExample
 from posepile.datasets3d import TEST, TRAIN, VALID, Pose3DDataset, Pose3DExample

@@ -173,6 +173,13 @@ DETECTOR_OPTION = ('--detector', dict(
     help='person detector spec (hog, darknet:CFG,WEIGHTS, onnx:MODEL, tf:DIR); default $POSEPILE_DETECTOR'))
 
 
+def configured_detector(detector_spec=None):
+    """The person detector a stage should use: the explicit spec, else $POSEPILE_DETECTOR, else None (no
+    detection: boxes from the ground truth)."""
+    import os
+    return detector_spec or os.environ.get('POSEPILE_DETECTOR') or None
+
+
 def dataset_video_stage(name, tasks, shard=None, n_workers=None, data_root=None, subdir='crops', **options):
     """The one-pass video stage of dataset `name` (posepile.preproc.video_stage.run_video_stage; results in
     posepile_work/<subdir>, paths relative to DATA_ROOT). `options` go to run_video_stage."""

@@ -6,7 +6,6 @@ also from camera 9 which the calibration lacks) with snapshot 00000001. Images a
 bright dot at every projected joint (25 OpenPose keypoints and 24 SMPL joints, laid out on a grid so that
 the dots stay apart); subject_1/body/00000002/image/image0000007.jpg is a truncated (broken) JPEG.
 """
-import pickle
 from pathlib import Path
 
 import cv2

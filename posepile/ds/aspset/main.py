@@ -53,7 +53,6 @@ def load_splits(root):
     reader takes every row as a clip); a first row naming the columns is accepted too, detected by its
     content. Without a camera column every camera is used."""
     import csv
-    from pathlib import Path
     candidates = [Path(root) / 'splits.csv', Path(root) / 'data' / 'splits.csv']
     path = next((p for p in candidates if p.exists()), None)
     if path is None:

@@ -570,10 +570,8 @@ def box_rule(detector_spec):
 def video_stage(detector_spec=None, shard=None, n_workers=None, skip_broken=None, keep_frames=False,
                 data_root=None):
     """One pass per video: crops of the selected frames (boxes by the detector when one is given)."""
-    import os
-
     from posepile.joint_info import JointInfo
-    detector_spec = detector_spec or os.environ.get('POSEPILE_DETECTOR') or None
+    detector_spec = pipeline.configured_detector(detector_spec)
     pipeline.dataset_video_stage(
         NAME, make_video_tasks(data_root), shard, n_workers, data_root, detector_spec=detector_spec,
         box_rule=box_rule(detector_spec), skip_broken=skip_broken, keep_frames=keep_frames,

@@ -335,11 +335,9 @@ def video_stage(name, detector_spec=None, shard=None, n_workers=None, skip_broke
                 segmenter_spec=None, data_root=None):
     """One pass per video: perspective-correct crops (lens model undone) of the selected frames, boxes by
     the detector when one is given ($POSEPILE_DETECTOR), optionally segmented."""
-    import os
-
     from posepile.joint_info import JointInfo
     _check_name(name)
-    detector_spec = detector_spec or os.environ.get('POSEPILE_DETECTOR') or None
+    detector_spec = pipeline.configured_detector(detector_spec)
     pipeline.dataset_video_stage(
         name, make_video_tasks(name, data_root), shard, n_workers, data_root, detector_spec=detector_spec,
         box_rule=box_rule(name, detector_spec), skip_broken=skip_broken, keep_frames=keep_frames,

@@ -197,10 +197,8 @@ def video_stage(shard=None, n_workers=None, detector_spec=None, skip_broken=None
     """Crops, one pass per video. With a detector (--detector or $POSEPILE_DETECTOR) people are associated
     with detections (Hungarian, IoU > 0.1, det area < 2x the visible-joint box), the detection becomes the box
     and unmatched people are dropped, as the original; without one the visible-joint box is used."""
-    import os
-
     from posepile.preproc.video_stage import BoxRule
-    detector_spec = detector_spec or os.environ.get('POSEPILE_DETECTOR') or None
+    detector_spec = pipeline.configured_detector(detector_spec)
     rule = BoxRule(**DETECTION_RULE) if detector_spec else BoxRule('gt')
     pipeline.dataset_video_stage(NAME, make_video_tasks(data_root), shard, n_workers, data_root, box_rule=rule,
                                  detector_spec=detector_spec, skip_broken=skip_broken, keep_frames=keep_frames)

@@ -323,7 +323,7 @@ def composite_stage(shard=None, n_workers=None, count=None, chunk_size=CHUNK_SIZ
     from posepile.util.parallel import parallel_map, parse_shard, shard_items
     data_root = Path(data_root or get_data_root())
     count = int(count or os.environ.get('MUCO_COUNT') or DEFAULT_COUNT)
-    detector_spec = detector_spec or os.environ.get('POSEPILE_DETECTOR') or None
+    detector_spec = pipeline.configured_detector(detector_spec)
     candidates = _worker_candidates(str(data_root))
     logger.info('muco: %d candidates over cameras %s', sum(len(v) for v in candidates.values()), list(candidates))
     n_chunks = -(-count // chunk_size)

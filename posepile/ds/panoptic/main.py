@@ -209,10 +209,8 @@ def video_stage(shard=None, n_workers=None, detector_spec=None, skip_broken=None
     """Crops of every person with >= 6 joints in view of each HD camera, one pass per video. With a detector
     (--detector or $POSEPILE_DETECTOR) the paper's rule: Hungarian assignment at IoU > 0.1 with detections
     less than 2x the joint box's area; unmatched people keep the joint box."""
-    import os
-
     from posepile.preproc.video_stage import BoxRule
-    detector_spec = detector_spec or os.environ.get('POSEPILE_DETECTOR') or None
+    detector_spec = pipeline.configured_detector(detector_spec)
     rule = BoxRule('hungarian', min_iou=0.1, max_area_ratio=2.0) if detector_spec else BoxRule('gt')
     pipeline.dataset_video_stage(NAME, make_video_tasks(data_root), shard, n_workers, data_root, box_rule=rule,
                                  detector_spec=detector_spec, skip_broken=skip_broken, keep_frames=keep_frames)

@@ -486,8 +486,7 @@ def video_stage(shard=None, n_workers=None, detector_spec=None, skip_broken=None
     """Training crops, one pass per video. With a detector (--detector or $POSEPILE_DETECTOR) boxes follow
     3DHP's rule: the hull of the most confident detection and the joint box, when that hull still overlaps
     the joint box with IoU > 0.5; else the joint box. Masks: the FGmasks person masks (run `masks` first)."""
-    import os
-    detector_spec = detector_spec or os.environ.get('POSEPILE_DETECTOR') or None
+    detector_spec = pipeline.configured_detector(detector_spec)
     pipeline.dataset_video_stage(NAME, make_video_tasks(data_root), shard, n_workers, data_root,
                                  subdir='crops_train', box_rule=_box_rule(detector_spec), detector_spec=detector_spec,
                                  skip_broken=skip_broken, keep_frames=keep_frames)
@@ -498,8 +497,7 @@ def full_video_stage(shard=None, n_workers=None, detector_spec=None, skip_broken
                      data_root=None):
     """3DHP-full crops (14 cameras, every frame through the sampler), one pass per video; boxes and masks as
     in the `video` stage."""
-    import os
-    detector_spec = detector_spec or os.environ.get('POSEPILE_DETECTOR') or None
+    detector_spec = pipeline.configured_detector(detector_spec)
     pipeline.dataset_video_stage(NAME, make_full_video_tasks(data_root), shard, n_workers, data_root,
                                  subdir='crops_full', box_rule=_box_rule(detector_spec), detector_spec=detector_spec,
                                  skip_broken=skip_broken, keep_frames=keep_frames)

@@ -395,10 +395,8 @@ def video_stage(detector_spec=None, shard=None, n_workers=None, skip_broken=None
                 segmenter_spec=None, data_root=None):
     """One pass per video: crops of each selected person (box: joints x1.15, or with $POSEPILE_DETECTOR /
     --detector the Hungarian-matched detection, unmatched people dropped), optionally segmented."""
-    import os
-
     from posepile.joint_info import JointInfo
-    detector_spec = detector_spec or os.environ.get('POSEPILE_DETECTOR') or None
+    detector_spec = pipeline.configured_detector(detector_spec)
     pipeline.dataset_video_stage(
         NAME, make_video_tasks(data_root), shard, n_workers, data_root, detector_spec=detector_spec,
         box_rule=box_rule(detector_spec), skip_broken=skip_broken, keep_frames=keep_frames,
