@@ -96,6 +96,18 @@ RECIPES = {
     'humansc3d': _imar('humansc3d'),
     'hspace': Recipe('hspace', 'hspace', ('2021_01/train/*.tfrecord',)),
     'human4d': Recipe('human4d', 'human4d', ('S*/device_repository.json',)),
+    'muco': Recipe('muco', 'muco', ('../tdhp/S*/Seq*/annot.mat',)),  # composited from the 3DHP training set
+    'rich': Recipe('rich', 'rich', ('scan_calibration/*', 'train_body/*', 'archives/*')),
+    'rich_body': Recipe('rich', 'rich', ('scan_calibration/*', 'train_body/*', 'archives/*'), run='rich'),
+    'jta': Recipe('jta', 'jta', ('annotations/*/*.json', 'archives/*')),
+    'ikea': Recipe('ikea', 'ikea', ('Calibration/camera_parameters.pkl', 'archives/*')),
+    'bmhad': Recipe('bmhad', 'bmhad', ('Calibration', 'archives/*')),
+    'bml_movi': Recipe('bml_movi', 'bml_movi', ('Calib/Extrinsics_*.npz', 'archives/*')),
+    'umpm': Recipe('umpm', 'umpm', ('Groundtruth/*_vm.c3d', 'archives/*')),
+    'mads': Recipe('mads', 'mads', ('multi_view_data', 'archives/*')),
+    'behave': Recipe('behave', 'behave', ('split.json', 'sequences/*', 'archives/*')),
+    'agora': Recipe('agora', 'agora', ('SMPLX/*_withjv.pkl', 'archives/*')),
+    'spec': Recipe('spec', 'spec', ('annotations/*.npz', 'spec-syn/annotations/*.npz', 'archives/*')),
 }
 
 
