@@ -70,7 +70,7 @@ def test_only_train_image_members_are_read(tmp_path):
 
 
 @pytest.mark.parametrize('content, problem', [
-    ('{"images": [', 'cannot read JSON'),
+    ('{"images": [', 'invalid JSON'),
     (json.dumps({'annotations': []}), 'not an AI Challenger keypoint file'),
     (json.dumps({'images': [{'id': 1, 'file_name': 'a.jpg'}],
                  'annotations': [{'id': 5, 'image_id': 1, 'bbox': [1, 2, 3, 4], 'keypoints': [1, 2, 2] * 13}]}),

@@ -93,7 +93,7 @@ def test_part_flag_gates_the_part():
 
 
 @pytest.mark.parametrize('content, problem', [
-    ('{"images": [], "annotations": [{', 'cannot read JSON'),
+    ('{"images": [], "annotations": [{', 'invalid JSON'),
     (json.dumps({'images': [{'id': 1, 'file_name': 'a.jpg'}],
                  'annotations': [{'id': 9, 'image_id': 1, 'keypoints': [0] * 51, 'foot_kpts': [0] * 18,
                                   'face_kpts': [0] * 204, 'lefthand_kpts': [0] * 63}]}),
@@ -101,7 +101,7 @@ def test_part_flag_gates_the_part():
     (json.dumps({'images': [{'id': 1, 'file_name': 'a.jpg'}],
                  'annotations': [{'id': 9, 'image_id': 1, 'keypoints': [0] * 54}]}),
      "annotation 9 has 54 values in 'keypoints', expected 51"),
-    (json.dumps({'images': {}}), 'not a COCO-WholeBody file'),
+    (json.dumps({'images': {}}), 'expected a JSON object with the lists'),
 ])
 def test_malformed_file_names_file_and_problem(tmp_path, content, problem):
     path = tmp_path / 'coco_wholebody_val_v1.0.json'

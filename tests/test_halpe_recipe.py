@@ -86,13 +86,13 @@ def test_zero_position_is_invalid_whatever_the_flag():
 
 
 @pytest.mark.parametrize('content, problem', [
-    ('{"images": [], "annotations": [', 'cannot read JSON'),
+    ('{"images": [], "annotations": [', 'invalid JSON'),
     (json.dumps({'images': [{'id': 1, 'file_name': 'a.jpg'}],
                  'annotations': [{'id': 5, 'image_id': 1, 'bbox': [0, 0, 1, 1], 'keypoints': [0] * 51}]}),
      'annotation 5 has 51 keypoint values, expected 408'),
     (json.dumps({'images': [], 'annotations': [{'id': 5, 'image_id': 2, 'bbox': [0, 0, 1, 1],
                                                 'keypoints': [0] * 408}]}), 'refers to unknown image 2'),
-    (json.dumps([1, 2]), 'not a Halpe-FullBody file'),
+    (json.dumps([1, 2]), 'expected a JSON object with the lists'),
 ])
 def test_malformed_file_names_file_and_problem(tmp_path, content, problem):
     path = tmp_path / fake.FILE_NAME

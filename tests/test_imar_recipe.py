@@ -170,7 +170,7 @@ def test_malformed_files_name_the_file(tmp_path):
     with pytest.raises(imar.ImarFormatError, match=r'expected \(2, T, 25, 3\)'):
         imar.load_joints(joints, 2)
     joints.write_text('{"joints3d_25": [[[1, 2')
-    with pytest.raises(imar.ImarFormatError, match='joints.json: cannot read JSON'):
+    with pytest.raises(imar.ImarFormatError, match='joints.json: invalid JSON'):
         imar.load_joints(joints, 1)
 
 

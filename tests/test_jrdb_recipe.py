@@ -133,8 +133,8 @@ def test_frame_offset_and_camera_of_image_dir(tmp_path):
 
 
 @pytest.mark.parametrize('content, problem', [
-    ('{"images": [', 'cannot read JSON'),
-    (json.dumps({'annotations': []}), 'not a JRDB-Pose label file'),
+    ('{"images": [', 'invalid JSON'),
+    (json.dumps({'annotations': []}), 'expected a JSON object with the lists'),
     (json.dumps({'images': [{'id': 1, 'file_name': 'image_0/s/000000.jpg'}],
                  'annotations': [{'id': 9, 'image_id': 1, 'track_id': 2, 'keypoints': [1, 2, 2] * 16}]}),
      'annotation 9 has 48 keypoint values, expected 51'),

@@ -103,7 +103,7 @@ def test_box_falls_back_to_expanded_keypoint_box(tmp_path):
 
 
 @pytest.mark.parametrize('content, problem', [
-    ('{"images": [', 'cannot read JSON'),
+    ('{"images": [', 'invalid JSON'),
     (json.dumps({'images': [{'id': 1, 'file_name': 'a.jpg', 'frame_id': 1}],
                  'annotations': [{'id': 7, 'image_id': 1, 'track_id': 0, 'keypoints': [1, 2, 1] * 16}]}),
      'annotation 7 has 48 keypoint values, expected 51'),

@@ -66,13 +66,22 @@ def save_json(obj, path, indent=None):
         json.dump(obj, f, indent=indent)
 
 
-def load_json(path):
+def load_json(path, error_class=None, required_lists=()):
+    """Parsed JSON of a file. Unparsable or non-UTF-8 content raises `error_class` (default InputError, e.g. a
+    dataset's FormatError) with one line naming the file; a missing file raises FileNotFoundError.
+    required_lists: top-level keys that must hold lists (e.g. COCO-style 'images', 'annotations')."""
+    from posepile.util.errors import InputError
+    error_class = error_class or InputError
     try:
         with open(path, encoding='utf-8') as f:
-            return json.load(f)
+            data = json.load(f)
     except json.JSONDecodeError as e:
-        from posepile.util.errors import InputError
-        raise InputError(f'{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}') from e
+        raise error_class(f'{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}') from e
     except UnicodeDecodeError as e:
-        from posepile.util.errors import InputError
-        raise InputError(f'{path}: not UTF-8 text (byte {e.start}: {e.reason}); corrupt JSON file?') from e
+        raise error_class(f'{path}: not UTF-8 text (byte {e.start}: {e.reason}); corrupt JSON file?') from e
+    except IsADirectoryError as e:
+        raise error_class(f'{path}: a folder, not a JSON file') from e
+    if required_lists and (not isinstance(data, dict) or
+                           not all(isinstance(data.get(key), list) for key in required_lists)):
+        raise error_class(f'{path}: expected a JSON object with the lists {", ".join(required_lists)}')
+    return data

@@ -8,7 +8,6 @@ each needed JPEG is decoded from the member's bytes. Everything becomes TRAIN.
 Visibility v: 0 unlabelled (-> NaN), 1 occluded (kept as valid), 2 visible. A person is kept when at least
 14/3 joints are visible and at least 14/2 labelled (as the original PosePile). Box: the annotation bbox.
 """
-import json
 import logging
 import tarfile
 from pathlib import Path
@@ -48,11 +47,8 @@ def joint_info():
 
 
 def _read_json(path):
-    try:
-        with open(path, encoding='utf-8') as f:
-            return json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise AICFormatError(f'{path}: cannot read JSON ({type(e).__name__}: {e})') from e
+    from posepile.util import fileio
+    return fileio.load_json(path, AICFormatError)
 
 
 def _parse_person(path, annotation):

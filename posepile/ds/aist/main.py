@@ -11,7 +11,6 @@ Raw layout under $DATA_ROOT/aist (fullset.zip's aist_plusplus_final/ renamed to 
     annotations/ignore_list.txt             sequences to leave out
     annotations/splits/pose_{train,val,test}.txt      the official pose splits (sequence names, cAll)
 """
-import json
 import logging
 import pickle
 import re
@@ -59,10 +58,8 @@ def load_camera_setting(setting_json):
 
     from posepile.util.camera import Camera
     path = Path(setting_json)
-    try:
-        entries = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise AISTFormatError(f'{path}: cannot read camera JSON ({e})') from None
+    from posepile.util import fileio
+    entries = fileio.load_json(path, AISTFormatError)
     if not isinstance(entries, list) or not entries:
         raise AISTFormatError(f'{path}: expected a non-empty list of cameras')
     result = {}

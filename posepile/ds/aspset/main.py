@@ -1,5 +1,4 @@
 """ASPset-510: camera JSON reader."""
-import json
 
 import numpy as np
 
@@ -26,11 +25,11 @@ def camera_from_matrices(intrinsic_3x4, extrinsic_4x4):
 
 def load_camera(json_path):
     """Camera from cameras/<subj>/<subj>-<view>.json (`intrinsic_matrix` 3x4, `extrinsic_matrix` 4x4)."""
+    from posepile.util import fileio
+    data = fileio.load_json(json_path, ASPsetFormatError)
     try:
-        with open(json_path, encoding='utf-8') as f:
-            data = json.load(f)
         return camera_from_matrices(data['intrinsic_matrix'], data['extrinsic_matrix'])
-    except (OSError, json.JSONDecodeError, KeyError, ValueError) as e:
+    except (KeyError, ValueError, TypeError) as e:
         raise ASPsetFormatError(f'{json_path}: not a valid ASPset camera file ({type(e).__name__}: {e})') from e
 
 

@@ -21,7 +21,6 @@ first 22 joint rotations; the SMPL hand joints depend only on their parents), pe
 OpenPose body joints of person_J3d.json with the `_coco` suffix, mid-hip moved last. `parameters` holds the SMPL+H
 fit in the camera frame of the example's (crop) camera (posepile/bodymodels/transform.py).
 """
-import json
 import logging
 from pathlib import Path
 
@@ -65,11 +64,8 @@ class BEHAVEFormatError(InputError):
 # ------------------------------------------------------------------------------------------------
 # Readers
 def load_json(path):
-    try:
-        with open(path, encoding='utf-8') as f:
-            return json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BEHAVEFormatError(f'{path}: cannot read JSON ({type(e).__name__}: {e})') from None
+    from posepile.util import fileio
+    return fileio.load_json(path, BEHAVEFormatError)
 
 
 def _numbers(path, value, key, count):

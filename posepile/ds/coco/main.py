@@ -6,7 +6,6 @@ $DATA_ROOT/coco/{train,val}2017/. train2017 becomes TRAIN, val2017 VALID.
 Variants: `coco` keeps people whose box overlaps every other person's box with IoU < 0.5;
 `coco_single` (single-person) requires IoU < 0.1.
 """
-import json
 import logging
 from pathlib import Path
 
@@ -38,14 +37,13 @@ def work_dir(data_root=None):
 
 def load_annotation_file(path):
     path = Path(path)
+    from posepile.util import fileio
+    data = fileio.load_json(path, COCOFormatError, required_lists=('images', 'annotations'))
     try:
-        with open(path, encoding='utf-8') as f:
-            data = json.load(f)
         images = {im['id']: im for im in data['images']}
-        annotations = data['annotations']
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
+    except (KeyError, TypeError) as e:
         raise COCOFormatError(f'{path}: not a COCO keypoints file ({type(e).__name__}: {e})') from e
-    return images, annotations
+    return images, data['annotations']
 
 
 def keypoints_to_coords(keypoints):

@@ -13,7 +13,6 @@ region, at least 17 / 3 of its body keypoints are visible (v == 2) and at least 
 the box of all its valid keypoints, expanded 1.25x about its centre, has a longer side of at least 200 px.
 Example box: the COCO annotation box.
 """
-import json
 import logging
 from pathlib import Path
 
@@ -75,14 +74,8 @@ def load_annotation_file(path):
     """(images by id, annotations) of a COCO-WholeBody JSON, checked: every part field present with 3 values per
     point, a known image. Raises COCOWholeBodyFormatError naming the file and the problem."""
     path = Path(path)
-    try:
-        with open(path, encoding='utf-8') as f:
-            data = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise COCOWholeBodyFormatError(f'{path}: cannot read JSON ({type(e).__name__}: {e})') from e
-    if not isinstance(data, dict) or not isinstance(data.get('images'), list) or \
-            not isinstance(data.get('annotations'), list):
-        raise COCOWholeBodyFormatError(f'{path}: not a COCO-WholeBody file (needs "images" and "annotations" lists)')
+    from posepile.util import fileio
+    data = fileio.load_json(path, COCOWholeBodyFormatError, required_lists=('images', 'annotations'))
     try:
         images = {image['id']: image for image in data['images']}
         for annotation in data['annotations']:

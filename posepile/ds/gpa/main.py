@@ -13,7 +13,6 @@ Raw layout under $DATA_ROOT/gpa:
                                             nested the same way
 The world frame is the camera frame (intrinsics only, world up (0, -1, 0)).
 """
-import json
 import logging
 import os
 import re
@@ -48,14 +47,8 @@ def load_annotations(path):
     """List (in file order) of dict(image_id str, joints_mm (34, 3) camera frame, intrinsics (3, 3) px,
     is_train bool)."""
     path = Path(path)
-    try:
-        with open(path, encoding='utf-8') as f:
-            content = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise GPAFormatError(f'{path}: cannot read ({e})') from e
-    if not isinstance(content, dict) or not isinstance(content.get('images'), list) or \
-            not isinstance(content.get('annotations'), list):
-        raise GPAFormatError(f"{path}: expected an object with lists 'images' and 'annotations'")
+    from posepile.util import fileio
+    content = fileio.load_json(path, GPAFormatError, required_lists=('images', 'annotations'))
     images, annotations = content['images'], content['annotations']
     if len(images) != len(annotations):
         raise GPAFormatError(f"{path}: {len(images)} images but {len(annotations)} annotations (must be parallel)")

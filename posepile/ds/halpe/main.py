@@ -11,7 +11,6 @@ A person is kept when it is not a crowd region and, among the 26 body keypoints 
 counted), at least 26 / 3 are visible (v == 2) and at least 13 labelled (v > 0), and both the annotation box
 and the box of its valid keypoints have a shorter side > 100 px. Example box: the annotation box.
 """
-import json
 import logging
 from pathlib import Path
 
@@ -76,14 +75,8 @@ def load_annotation_file(path):
     """(images by id, annotations) of a Halpe-FullBody JSON, checked: 136 x 3 keypoint values per annotation
     and a known image for each. Raises HalpeFormatError naming the file and the problem."""
     path = Path(path)
-    try:
-        with open(path, encoding='utf-8') as f:
-            data = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise HalpeFormatError(f'{path}: cannot read JSON ({type(e).__name__}: {e})') from e
-    if not isinstance(data, dict) or not isinstance(data.get('images'), list) or \
-            not isinstance(data.get('annotations'), list):
-        raise HalpeFormatError(f'{path}: not a Halpe-FullBody file (needs "images" and "annotations" lists)')
+    from posepile.util import fileio
+    data = fileio.load_json(path, HalpeFormatError, required_lists=('images', 'annotations'))
     try:
         images = {image['id']: image for image in data['images']}
         for annotation in data['annotations']:

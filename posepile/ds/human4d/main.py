@@ -18,7 +18,6 @@ on the upright view and its boxes are mapped back to stored-frame pixels. Each c
 world direction of the stored frame's -x axis (up in the upright view), so the perspective crops, which
 are made upright with respect to world_up, come out upright.
 """
-import json
 import logging
 import re
 from pathlib import Path
@@ -56,10 +55,8 @@ def kept_joint_indices():
 def load_intrinsics(path):
     """{camera name: (3, 3) intrinsic matrix px of the 1280x720 colour stream} from device_repository.json."""
     path = Path(path)
-    try:
-        devices = json.loads(path.read_text(encoding='utf-8'))
-    except (OSError, ValueError) as e:
-        raise Human4DFormatError(f'{path}: cannot read ({e})') from None
+    from posepile.util import fileio
+    devices = fileio.load_json(path, Human4DFormatError)
     if not isinstance(devices, list):
         raise Human4DFormatError(f'{path}: expected a list of devices')
     result = {}

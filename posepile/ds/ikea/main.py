@@ -64,12 +64,9 @@ def work_dir(data_root=None):
 # Readers
 def load_pose(json_path):
     """float32 (17, 3) camera coordinates in mm from a pose3d/<frame>.json (cm in the file, zeros -> NaN)."""
-    import json
+    from posepile.util import fileio
     json_path = Path(json_path)
-    try:
-        content = json.loads(json_path.read_text())
-    except (OSError, ValueError, UnicodeDecodeError) as e:
-        raise IkeaFormatError(f'{json_path}: cannot read JSON ({e})') from None
+    content = fileio.load_json(json_path, IkeaFormatError)
     try:
         values = np.asarray(content['pose_keypoints_3d'], np.float64)
     except (KeyError, TypeError, ValueError) as e:

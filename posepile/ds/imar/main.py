@@ -39,7 +39,6 @@ joints' box x1.2 (GT box); with a detector (POSEPILE_DETECTOR / --detector) the 
 the GT box. The original dropped frames without such a detection. CHI3D: each of the two people is an
 example of its own (the original zipped the video with the person axis of the (2, T, 25, 3) array).
 """
-import json
 import logging
 from pathlib import Path
 
@@ -74,14 +73,8 @@ class ImarFormatError(InputError):
 
 
 def _read_json(path):
-    path = Path(path)
-    try:
-        with open(path, encoding='utf-8') as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ImarFormatError(f'{path}: cannot read JSON ({e})') from None
+    from posepile.util import fileio
+    return fileio.load_json(path, ImarFormatError)
 
 
 def _array(path, content, keys, shape):

@@ -18,7 +18,6 @@ Facts kept from the original PosePile:
 Tracks are told apart by (image dir, sequence, track_id); the original keyed them by track_id alone per label
 file, so one camera's pose could suppress another camera's view of the same person.
 """
-import json
 import logging
 import re
 from pathlib import Path
@@ -170,14 +169,9 @@ def load_label_file(path):
     """The labelled people of one JRDB-Pose COCO-style file: dicts with id, track_id, image_dir, sequence, frame
     (IMAGE index, already +2), image_relpath (relative to train_dataset/images), coords (17, 2) px (NaN where
     v == 0). Raises JRDBFormatError naming the file and the problem."""
+    from posepile.util import fileio
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding='utf-8'))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise JRDBFormatError(f'{path}: cannot read JSON ({type(e).__name__}: {e})') from e
-    if not isinstance(data, dict) or not isinstance(data.get('images'), list) or \
-            not isinstance(data.get('annotations'), list):
-        raise JRDBFormatError(f'{path}: not a JRDB-Pose label file (needs "images" and "annotations" lists)')
+    data = fileio.load_json(path, JRDBFormatError, required_lists=('images', 'annotations'))
     try:
         images = {image['id']: image for image in data['images']}
         people = []

@@ -9,7 +9,6 @@ The world frame is the camera frame (the original's choice): intrinsics f = 1167
 distortion; the world up of each frame is the geometric median of the people's ankle-midpoint -> neck
 directions. Joints without a row are NaN (the original left them as uninitialised memory).
 """
-import json
 import logging
 from pathlib import Path
 
@@ -53,13 +52,11 @@ def load_poses(path):
     joint has no row), (n_frames, n_people, 22) bool occluded, and the person ids (n_people,). Frame index
     0 = annotation frame 1 = the first video frame; n_frames = the largest frame number."""
     path = Path(path)
+    from posepile.util import fileio
+    rows = fileio.load_json(path, JTAFormatError)
     try:
-        with open(path, encoding='utf-8') as f:
-            rows = json.load(f)
         rows = np.asarray(rows, np.float64)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise JTAFormatError(f'{path}: cannot read ({e})') from e
-    except ValueError as e:
+    except (ValueError, TypeError) as e:
         raise JTAFormatError(f'{path}: rows are not all lists of 10 numbers ({e})') from e
     if rows.ndim != 2 or rows.shape[1] != 10 or len(rows) == 0:
         raise JTAFormatError(f'{path}: expected a non-empty list of rows of 10 numbers, got shape {rows.shape}')

@@ -1,5 +1,4 @@
 """CMU Panoptic Studio: camera calibration and 3D body readers."""
-import json
 
 import numpy as np
 
@@ -17,11 +16,8 @@ class PanopticFormatError(InputError):
 
 
 def _load_json(path):
-    try:
-        with open(path, encoding='utf-8') as f:
-            return json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise PanopticFormatError(f'{path}: cannot read JSON ({e})') from e
+    from posepile.util import fileio
+    return fileio.load_json(path, PanopticFormatError)
 
 
 def load_cameras(calibration_json_path, camera_type=None):

@@ -11,7 +11,6 @@ some joint became valid. The displacement is measured per joint; the original Po
 joints together (flagged as a bug there), which keeps frames where every joint jitters a little.
 Example box: the annotation `bbox` (px) when present, else the box of the valid keypoints expanded 1.15x.
 """
-import json
 import logging
 from pathlib import Path
 
@@ -71,11 +70,8 @@ def _box_or_none(path, annotation, field):
 
 
 def _read_json(path, error_class):
-    try:
-        with open(path, encoding='utf-8') as f:
-            return json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise error_class(f'{path}: cannot read JSON ({type(e).__name__}: {e})') from e
+    from posepile.util import fileio
+    return fileio.load_json(path, error_class)
 
 
 def _parse_person(path, annotation, image):

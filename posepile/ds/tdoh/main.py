@@ -1,5 +1,4 @@
 """3DOH50K (object-occluded humans): readers of the release's annots.json."""
-import json
 from pathlib import Path
 
 import numpy as np
@@ -21,11 +20,8 @@ class TDOHFormatError(InputError):
 def load_annotations(path):
     """{image id: dict(joints_mm (14, 3) camera frame, intrinsics (3, 3), raw annotation)}."""
     path = Path(path)
-    try:
-        with open(path, encoding='utf-8') as f:
-            annotations = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise TDOHFormatError(f'{path}: cannot read ({e})') from e
+    from posepile.util import fileio
+    annotations = fileio.load_json(path, TDOHFormatError)
     result = {}
     for image_id, annotation in annotations.items():
         try:
