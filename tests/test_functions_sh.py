@@ -194,3 +194,21 @@ def test_free_space_and_disk_full_are_reported_with_the_path(tmp_path, monkeypat
         archives.extract_safely(tmp_path / 'x.tar.gz', tmp_path / 'out')
     assert not any((tmp_path / 'out').iterdir())
     assert not list(tmp_path.glob('.extract-*'))
+
+
+def test_c3d_completeness_from_the_raw_header(tmp_path):
+    """A cut C3D is refused from its raw header (ezc3d would read fewer frames, or crash)."""
+    from posepile.util import c3d
+    from posepile.util.errors import InputError
+    from tests.fakes import aspset as fake_aspset
+    fake_aspset.write_fake_release(tmp_path / 'aspset', n_frames=12)
+    path = sorted((tmp_path / 'aspset').glob('**/*.c3d'))[0]
+    header = c3d.check_complete(path)
+    assert (header.first_frame, header.n_frames, header.n_points) == (1, 12, 17)
+    assert header.required_bytes <= path.stat().st_size
+    path.write_bytes(path.read_bytes()[:header.required_bytes - 1])
+    with pytest.raises(InputError, match=r'\.c3d: truncated C3D: the header promises 12 frames'):
+        c3d.check_complete(path)
+    (tmp_path / 'x.c3d').write_bytes(b'\0' * 600)
+    with pytest.raises(InputError, match='not a C3D file'):
+        c3d.check_complete(tmp_path / 'x.c3d')

@@ -174,7 +174,7 @@ def test_malformed_files_name_the_file(tmp_path):
     fake.write_c3d(c3d, fake.make_motion(40, 0)[np.newaxis])
     assert umpm.load_mocap(c3d).shape == (1, 40, 15, 3)
     c3d.write_bytes(c3d.read_bytes()[:-3000])
-    with pytest.raises(umpm.UmpmFormatError, match=r'p1_x_vm\.c3d: truncated: the header promises 40 frames'):
+    with pytest.raises(umpm.UmpmFormatError, match=r'p1_x_vm\.c3d: truncated C3D: the header promises 40 frames'):
         umpm.load_mocap(c3d)
     fake.write_c3d(c3d, fake.make_motion(10, 0)[np.newaxis, :, :12])
     with pytest.raises(umpm.UmpmFormatError, match=r'p1_x_vm\.c3d: expected 15 or 30 points'):

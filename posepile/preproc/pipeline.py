@@ -261,9 +261,9 @@ def run_stages(argv, prog, description, stages):
         for flag, kwargs in getattr(function, 'cli_options', ()):
             p.add_argument(flag, **kwargs)
 
-    def run(arguments):
+    def run(arguments, verbose=False):
         args = vars(parser.parse_args(arguments))
-        verbose = args.pop('verbose')
+        verbose = args.pop('verbose') or verbose
         logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                             format='%(asctime)s %(name)s: %(message)s')
         function = stages[args.pop('stage')]
@@ -273,8 +273,13 @@ def run_stages(argv, prog, description, stages):
         return run(argv)
     arguments = sys.argv[1:]
     stage = next((a for a in arguments if a in stages), '')
-    status = run_cli(lambda a: run(a) and 0, arguments + (['--verbose'] if '--verbose' in arguments else []),
-                     prog=f'{prog} {stage}'.strip())
+
+    def run_from_command_line(remaining):
+        # run_cli takes --verbose out of the arguments (it decides about tracebacks); logging follows it too
+        run(remaining, verbose='--verbose' in arguments)
+        return 0
+
+    status = run_cli(run_from_command_line, arguments, prog=f'{prog} {stage}'.strip())
     if status:
         sys.exit(status)
 

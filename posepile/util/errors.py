@@ -24,7 +24,7 @@ def one_line(error):
     """The error as one line: the message of an InputError or OSError (they name the file), else the
     exception type and its message."""
     message = ' | '.join(line.strip() for line in str(error).splitlines() if line.strip()) or repr(error)
-    if isinstance(error, (InputError, OSError)) or getattr(error, 'names_its_input', False):
+    if isinstance(error, (InputError, OSError)):
         return message
     return f'{type(error).__name__}: {message}'
 

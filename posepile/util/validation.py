@@ -29,19 +29,3 @@ def check_count(actual, promised, path, what):
         raise InputError(f'{path}: {actual} {what}, but its header promises {promised} (truncated or corrupt '
                          'file?)')
 
-
-def c3d_header_frame_count(path):
-    """Number of 3D frames a C3D file's header promises (first and last frame of its header block), read
-    from the raw bytes: ezc3d silently shrinks its own copy of these numbers to what a truncated file
-    holds. Big-endian (MIPS) files are recognised by the processor type of the parameter section."""
-    import struct
-    with open(path, 'rb') as f:
-        header = f.read(512)
-        if len(header) < 512:
-            raise InputError(f'{path}: not a C3D file (shorter than its 512-byte header)')
-        parameter_block = header[0]
-        f.seek(max(0, parameter_block - 1) * 512)
-        parameter_header = f.read(4)
-    big_endian = len(parameter_header) == 4 and parameter_header[3] == 86
-    first, last = struct.unpack('>HH' if big_endian else '<HH', header[6:10])
-    return last - first + 1

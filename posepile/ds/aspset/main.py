@@ -86,12 +86,11 @@ def load_mocap(path):
     """(N, 17, 3) world joints in mm from a joints_3d .c3d file (ezc3d: points (4, 17, N))."""
     import ezc3d
 
-    from posepile.util.validation import c3d_header_frame_count, check_coords_mm, check_count
+    from posepile.util import c3d
+    from posepile.util.validation import check_coords_mm, check_count
+    promised = c3d.check_complete(path, ASPsetFormatError).n_frames
     try:
-        promised = c3d_header_frame_count(path)
         points = np.asarray(ezc3d.c3d(str(path))['data']['points'])
-    except ASPsetFormatError:
-        raise
     except Exception as e:  # ezc3d raises plain RuntimeError/IndexError on bad files
         raise ASPsetFormatError(f'{path}: cannot read the c3d file ({e})') from e
     if points.ndim != 3 or points.shape[:2] != (4, 17):

@@ -99,7 +99,8 @@ def load_mocap(c3d_path):
     c3d_path = Path(c3d_path)
     if not c3d_path.exists():
         raise FileNotFoundError(f'mocap file not found: {c3d_path}')
-    check_c3d_header(c3d_path)  # ezc3d crashes the process on truncated files
+    from posepile.util import c3d as c3d_header
+    c3d_header.check_complete(c3d_path, BmhadFormatError)  # ezc3d crashes the process on truncated files
     try:
         c3d = ezc3d.c3d(str(c3d_path))
         points = np.asarray(c3d['data']['points'], np.float64)
@@ -116,31 +117,6 @@ def load_mocap(c3d_path):
     if np.nanmax(np.abs(coords), initial=0) > MAX_ABS_COORD_MM:
         raise BmhadFormatError(f'{c3d_path}: marker coordinates reach {np.nanmax(np.abs(coords)):.0f}: not mm')
     return (coords @ AXIS_REMAP.T).astype(np.float32)
-
-
-def check_c3d_header(c3d_path):
-    """Raise BmhadFormatError unless the file is a C3D whose size covers the frames its header promises."""
-    import struct
-    data_size = Path(c3d_path).stat().st_size
-    with open(c3d_path, 'rb') as f:
-        header = f.read(512)
-        if len(header) < 512 or header[1] != 0x50:
-            raise BmhadFormatError(f'{c3d_path}: not a C3D file (bad header)')
-        f.seek((header[0] - 1) * 512)
-        parameter_header = f.read(4)
-    big_endian = len(parameter_header) == 4 and parameter_header[3] == 86  # 84 Intel, 85 DEC, 86 MIPS
-    order = '>' if big_endian else '<'
-    n_points, n_analog, first, last = struct.unpack(order + '4H', header[2:10])
-    scale = struct.unpack(order + 'f', header[12:16])[0]
-    data_block = struct.unpack(order + 'H', header[16:18])[0]
-    n_frames = last - first + 1
-    if data_block < 2 or n_frames <= 0:  # e.g. > 65535 frames: the header cannot say, ezc3d reads POINT:FRAMES
-        return
-    word = 4 if scale < 0 else 2
-    expected = (data_block - 1) * 512 + n_frames * (4 * n_points + n_analog) * word
-    if data_size < expected:
-        raise BmhadFormatError(f'{c3d_path}: truncated C3D ({data_size} bytes, the header promises {n_frames} '
-                               f'frames of {n_points} points = {expected} bytes)')
 
 
 def load_correspondence(txt_path, n_mocap):

@@ -28,7 +28,6 @@ outside [0.5, 1.25] and more than 80 mm off -> both joints of the bone set to Na
 import json
 import logging
 import re
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -151,29 +150,6 @@ def load_camera(ini_path):
                   distortion_coeffs=distortion, world_up=WORLD_UP)
 
 
-def c3d_header_frames(path):
-    """(first frame, number of frames, required file size in bytes) as the C3D header promises them (read from
-    the raw header: ezc3d shortens its own header to what a truncated file holds). The header's frame numbers
-    are 16-bit; UMPM's files (~6000 samples) are far below that limit."""
-    path = Path(path)
-    with open(path, 'rb') as f:
-        header = f.read(512)
-        if len(header) < 512 or header[1] != 0x50 or header[0] < 2:
-            raise UmpmFormatError(f'{path}: not a C3D file (bad header)')
-        f.seek((header[0] - 1) * 512 + 3)
-        processor = f.read(1)
-    if len(processor) != 1 or processor[0] not in (84, 85, 86):
-        raise UmpmFormatError(f'{path}: not a C3D file (unknown processor type)')
-    endian = '>' if processor[0] == 86 else '<'
-    n_points, n_analog, first, last = struct.unpack(endian + '4H', header[2:10])
-    data_start = struct.unpack(endian + 'H', header[16:18])[0]
-    sign_byte = {84: 15, 85: 13, 86: 12}[processor[0]]  # where the scale factor's sign bit is
-    bytes_per_value = 4 if header[sign_byte] & 0x80 else 2
-    n_frames = last - first + 1
-    required = (data_start - 1) * 512 + n_frames * (4 * n_points + n_analog) * bytes_per_value
-    return first, n_frames, required
-
-
 def load_mocap(c3d_path):
     """(P, N, 15, 3) float32 world mm of a <sequence>_vm.c3d at the mocap rate (P = 1 or 2 people; NaN where a
     marker is missing). A file shorter than its header promises is an error, not fewer frames."""
@@ -181,11 +157,8 @@ def load_mocap(c3d_path):
     path = Path(c3d_path)
     if not path.exists():
         raise FileNotFoundError(f'{path} not found')
-    _, n_promised, required = c3d_header_frames(path)
-    size = path.stat().st_size
-    if size < required:
-        raise UmpmFormatError(f'{path}: truncated: the header promises {n_promised} frames ({required} bytes), '
-                              f'the file has {size} bytes')
+    from posepile.util import c3d as c3d_header
+    n_promised = c3d_header.check_complete(path, UmpmFormatError).n_frames
     try:
         c3d = ezc3d.c3d(str(path))
     except Exception as e:  # ezc3d raises plain RuntimeError/IndexError on bad files
