@@ -1,13 +1,25 @@
 """A tiny HUMAN4D release with ROTATED colour frames (people on their side, as in the real release):
 
-    S<k>/device_repository.json            [{'Device', 'Color Intrinsics': [{'1280x720': 9 numbers}], ...}]
+    S<k>/device_repository.json            the real layout (a RealSense device repository of the same lab and
+                                           capture software, realdata/human4d/_same_devices_not_human4d): per
+                                           device 'Device', 'Type', 'Serial', 'Firmware', 'Date', 'Color
+                                           Intrinsics' [{'1280x720'}, {'1920x1080'}, {'640x480'}] (entry 0 is
+                                           1280x720, as the toolkit's and the original's [0]['1280x720'] read),
+                                           'Depth Intrinsics' [{'1280x720'}, {'640x480'}], 'Color Depth Rotation'
+                                           (9, row-major), 'Color Depth Translation' (3, metres)
     S<k>/offsets.txt                       '<timestamp>\\t<offset1>\\t<offset2>' lines
-    S<k>/pose/<camera>.extrinsics          4 rows x 3: R^T (world-to-camera rotation, transposed), position mm
-    S<k>/<timestamp>/Dump/color/<i>_<camera>_color_<t>.png   1280x720 PNG, dots at the projected 32 joints
-    S<k>/<timestamp>/Dump/gposes3d/<n>.npy                   (1, 33, 3) float32 world joints, mm (z up)
+    S<k>/pose/<camera>.extrinsics          4 rows x 3: the DEPTH sensor's pose, rows 1-3 = its camera-to-world
+                                           rotation (= R_depth^T), row 4 = its position (mm)
+    S<k>/<timestamp>/Dump/color/<i>_<camera>_color_<t>.png   1280x720 PNG, dots at the 32 joints as the COLOUR
+                                           sensor sees them (official toolkit, h4d_rgbd_visualization_from_3d.py:
+                                           X_color = R^-1 (X_depth - t), t x 1000 mm, colour intrinsics)
+    S<k>/<timestamp>/Dump/gposes3d/<n>.npy                   (1, 33, 3) float32 world joints, mm (z up); colour
+                                           frame i has pose n = i - offset1 (the toolkit's rule)
 
 The stored frame is the upright view turned 90 deg counter-clockwise (the upright view = stored turned 90 deg
-clockwise): each camera's image x axis points DOWN in the world.
+clockwise): each camera's image x axis points DOWN in the world. The fake's colour-depth rotation (0.6 deg) is
+larger than the real ones (~0.3 deg) so that taking the depth sensor's pose for the colour camera misplaces the
+joints by several px.
 """
 import json
 from pathlib import Path
@@ -48,13 +60,44 @@ def look_at_rotation(position, target):
     return np.stack([down, -right, forward])
 
 
+def _axis_angle_rotation(axis, angle_rad):
+    axis = np.asarray(axis, float) / np.linalg.norm(axis)
+    cross = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return np.eye(3) + np.sin(angle_rad) * cross + (1 - np.cos(angle_rad)) * cross @ cross
+
+
 def camera_params(subject, camera_name):
+    """dict: depth sensor pose (depth_rotation world->depth, depth_position mm), the colour-depth calibration
+    (color_depth_rotation, color_depth_translation_m), the intrinsics, and the resulting colour camera
+    (rotation world->colour, position mm, intrinsics = colour)."""
     k = sum(map(ord, subject + camera_name))
     angle = 0.7 * k
-    position = np.array([3200 * np.cos(angle), 3200 * np.sin(angle), 1100 + k % 7 * 40])
-    rotation = look_at_rotation(position, [0, 0, 900 + k % 5 * 30])
-    intrinsics = np.array([[FOCAL + k % 9, 0, 640 + k % 11], [0, FOCAL + k % 9, 360 - k % 13], [0, 0, 1]])
-    return intrinsics, rotation, position
+    depth_position = np.array([3200 * np.cos(angle), 3200 * np.sin(angle), 1100 + k % 7 * 40])
+    depth_rotation = look_at_rotation(depth_position, [0, 0, 900 + k % 5 * 30])
+    color_intrinsics = np.array([[FOCAL + k % 9, 0, 640 + k % 11], [0, FOCAL + k % 9, 360 - k % 13], [0, 0, 1]])
+    depth_intrinsics = color_intrinsics + [[9, 0, 14], [0, 9, 10], [0, 0, 0]]
+    color_depth_rotation = _axis_angle_rotation([0.3, 1, 0.2 + k % 3 * 0.1], np.deg2rad(0.6))
+    color_depth_translation_m = np.array([-0.0147, 0.0004, -0.0003])
+    # X_color = Rcd^T (X_depth - t) = Rcd^T Rd (X - Cd) - Rcd^T t = Rc (X - Cc), Rc = Rcd^T Rd, Cc = Cd + Rd^T t
+    rotation = color_depth_rotation.T @ depth_rotation
+    position = depth_position + depth_rotation.T @ (color_depth_translation_m * 1000)
+    return dict(depth_rotation=depth_rotation, depth_position=depth_position, depth_intrinsics=depth_intrinsics,
+                color_depth_rotation=color_depth_rotation, color_depth_translation_m=color_depth_translation_m,
+                intrinsics=color_intrinsics, rotation=rotation, position=position)
+
+
+def device_entry(name, serial, params):
+    """One device of device_repository.json, in the real file's key order and layout."""
+    def flat(matrix):
+        return np.asarray(matrix, float).reshape(-1).tolist()
+    color, depth = params['intrinsics'], params['depth_intrinsics']
+    return {'Device': name, 'Type': 'Intel RealSense D415', 'Serial': serial, 'Firmware': '05.11.01.00',
+            'Date': 'Thu Feb  7 12.47.57 2019\n',
+            'Color Intrinsics': [{'1280x720': flat(color)}, {'1920x1080': flat(color * [[1.5], [1.5], [1]])},
+                                 {'640x480': flat(color * [[2 / 3], [2 / 3], [1]])}],
+            'Depth Intrinsics': [{'1280x720': flat(depth)}, {'640x480': flat(depth * [[2 / 3], [2 / 3], [1]])}],
+            'Color Depth Rotation': flat(params['color_depth_rotation']),
+            'Color Depth Translation': params['color_depth_translation_m'].tolist()}
 
 
 def project(joints_mm, intrinsics, rotation, position):
@@ -87,8 +130,8 @@ def make_motion(rng, n_frames):
 
 def write_fake_release(root, seed=0):
     """Writes the release under `root` ($DATA_ROOT/human4d). Returns {relpath of a frame: dict(subject,
-    camera_name, i_frame, joints_mm (32, 3) or None when the frame has no pose, intrinsics, rotation,
-    position)}."""
+    camera_name, i_frame, joints_mm (32, 3) or None when the frame has no pose, **camera_params: the colour
+    camera's intrinsics, rotation (world->colour), position (mm), and the depth sensor's pose)}."""
     rng = np.random.default_rng(seed)
     root = Path(root)
     written = {}
@@ -98,13 +141,11 @@ def write_fake_release(root, seed=0):
         names = CAMERAS[subject] + [UNCALIBRATED[subject]] if subject in UNCALIBRATED else CAMERAS[subject]
         devices = []
         for name in names:
-            intrinsics, rotation, position = camera_params(subject, name)
-            devices.append({'Device': name, 'Serial': f'00{len(devices)}', 'Depth Intrinsics': [
-                {'640x480': [1, 0, 0, 0, 1, 0, 0, 0, 1]}], 'Color Intrinsics': [
-                {'640x360': (intrinsics * [[0.5], [0.5], [1]]).reshape(-1).tolist()},
-                {'1280x720': intrinsics.reshape(-1).tolist()}]})
+            params = camera_params(subject, name)
+            devices.append(device_entry(name, f'74851206{len(devices):04d}', params))
             if name in CAMERAS[subject]:
-                np.savetxt(subject_dir / 'pose' / f'{name}.extrinsics', np.concatenate([rotation.T, [position]]))
+                np.savetxt(subject_dir / 'pose' / f'{name}.extrinsics',
+                           np.concatenate([params['depth_rotation'].T, [params['depth_position']]]))
         (subject_dir / 'device_repository.json').write_text(json.dumps(devices, indent=1))
         lines = []
         for timestamp, (offset1, n_frames) in sequences.items():
@@ -118,18 +159,17 @@ def _write_sequence(rng, dump_dir, subject, camera_names, offset1, n_frames, wri
     (dump_dir / 'color').mkdir(parents=True, exist_ok=True)
     (dump_dir / 'gposes3d').mkdir(parents=True, exist_ok=True)
     motion = make_motion(rng, n_frames)
-    delta = offset1 - 1
     for i_frame in range(n_frames):
-        i_pose = i_frame - delta
+        i_pose = i_frame - offset1
         has_pose = i_pose >= 0 and (subject, i_frame) != MISSING_POSE
         if has_pose:
             np.save(dump_dir / 'gposes3d' / f'{i_pose}.npy', motion[i_frame][np.newaxis].astype(np.float32))
         for name in camera_names:
-            intrinsics, rotation, position = camera_params(subject, name)
+            params = camera_params(subject, name)
             joints = motion[i_frame][kept_indices()]
             path = dump_dir / 'color' / f'{i_frame}_{name}_color_{1000 + 33 * i_frame}.png'
-            cv2.imwrite(str(path), render_dots(project(joints, intrinsics, rotation, position)),
-                        [cv2.IMWRITE_PNG_COMPRESSION, 1])
+            pixels = project(joints, params['intrinsics'], params['rotation'], params['position'])
+            cv2.imwrite(str(path), render_dots(pixels), [cv2.IMWRITE_PNG_COMPRESSION, 1])
             written[path.relative_to(root).as_posix()] = dict(
                 subject=subject, camera_name=name, i_frame=i_frame, joints_mm=joints if has_pose else None,
-                intrinsics=intrinsics, rotation=rotation, position=position)
+                **params)

@@ -1,15 +1,23 @@
 """HUMAN4D: readers of the colour frames, global 3D poses, offsets and RealSense calibration.
 
 Raw layout under $DATA_ROOT/human4d:
-    S<k>/device_repository.json   [{'Device': <camera name>, 'Color Intrinsics': [{'1280x720': 9 numbers (3x3
-                                  row-major, px)}, ...], ...}, ...]
-    S<k>/pose/<camera>.extrinsics text, 4 rows x 3 numbers: rows 1-3 = the transpose of the world-to-camera
-                                  rotation (its columns are the camera axes in the world), row 4 = the camera
-                                  position (mm, world frame). Cameras without this file are not used.
+    S<k>/device_repository.json   [{'Device': <camera name>, 'Type', 'Serial', 'Firmware', 'Date',
+                                  'Color Intrinsics': [{'1280x720': 9 numbers (3x3 row-major, px)},
+                                  {'1920x1080': ...}, {'640x480': ...}], 'Depth Intrinsics': [{'1280x720': ...},
+                                  {'640x480': ...}], 'Color Depth Rotation': 9 numbers (3x3 row-major),
+                                  'Color Depth Translation': 3 numbers (metres)}, ...]
+    S<k>/pose/<camera>.extrinsics text, 4 rows x 3 numbers: the pose of the camera's DEPTH sensor in the world,
+                                  X_world = A X_depth + c with A = rows 1-3 and c = row 4 (mm). Cameras
+                                  without this file are not used.
     S<k>/offsets.txt              lines '<sequence timestamp>\\t<offset1>\\t<offset2>': colour frame i of a
-                                  sequence has the pose gposes3d/<i - (offset1 - 1)>.npy
+                                  sequence has the pose gposes3d/<i - offset1>.npy
     S<k>/<timestamp>/Dump/color/<i>_<camera>_color_<t>.png   colour frames, 1280x720 as stored
     S<k>/<timestamp>/Dump/gposes3d/<n>.npy                   (1, 33, 3) world joints, mm
+
+The colour camera, as the official toolkit (tofis/human4d_dataset, h4d_rgbd_visualization_from_3d.py) projects
+the poses: X_depth = A^-1 (X_world - c); X_color = R^-1 (X_depth - t) with R = 'Color Depth Rotation' and
+t = 'Color Depth Translation' x 1000 (mm); then the 1280x720 'Color Intrinsics'. (The original PosePile took the
+depth sensor's pose as the colour camera's, and the pose gposes3d/<i - offset1 + 1>.npy.)
 
 The frames are stored ROTATED: the people lie on their side, and the upright view is the stored frame turned
 90 deg clockwise (the original detects people after `--rot=270`, i.e. a 270 deg counter-clockwise turn). The
@@ -33,6 +41,7 @@ JOINT_EDGES = ('rthu-rpinkie-rwri-relb-rsho-neck3-spin3-neck-neck2-head-htop,'
                'spin3-spin2-spin1-spin0-pelv-rhip-rkne-rank-rfoo-rtoe-rtoe2')
 N_JOINTS_STORED = 33
 INTRINSICS_KEY = '1280x720'
+COLOR_DEPTH_MAX_DISTANCE_M = 0.2  # the D415's colour sensor sits ~15 mm from the depth sensor
 SELECTION_THRESHOLD_MM = 100
 SELECTION_BUFFER = 100  # AdaptivePoseSampler2(100, True, True, 100) per camera name
 BOX_EXPANSION = 1.2
@@ -52,8 +61,9 @@ def kept_joint_indices():
     return [i for i, n in enumerate(JOINT_NAMES_WITH_DELETED.split(',')) if not n.endswith('_del')]
 
 
-def load_intrinsics(path):
-    """{camera name: (3, 3) intrinsic matrix px of the 1280x720 colour stream} from device_repository.json."""
+def load_device_repository(path):
+    """{camera name: dict(color_intrinsics (3, 3) px of the 1280x720 colour stream, color_depth_rotation (3, 3),
+    color_depth_translation_mm (3,))} from device_repository.json."""
     path = Path(path)
     from posepile.util import fileio
     devices = fileio.load_json(path, Human4DFormatError)
@@ -65,18 +75,28 @@ def load_intrinsics(path):
             name = str(device['Device'])
             matrix = [entry[INTRINSICS_KEY] for entry in device['Color Intrinsics'] if INTRINSICS_KEY in entry][0]
             matrix = np.asarray(matrix, np.float64).reshape(3, 3)
+            rotation = np.asarray(device['Color Depth Rotation'], np.float64).reshape(3, 3)
+            translation_m = np.asarray(device['Color Depth Translation'], np.float64).reshape(3)
         except (KeyError, IndexError, TypeError, ValueError) as e:
             raise Human4DFormatError(
-                f"{path}: device {i} has no 'Device' or 'Color Intrinsics' '{INTRINSICS_KEY}' 3x3 matrix "
-                f'({e!r})') from None
+                f"{path}: device {i} lacks 'Device', a 'Color Intrinsics' '{INTRINSICS_KEY}' 3x3 matrix, a 'Color "
+                f"Depth Rotation' 3x3 or a 'Color Depth Translation' 3-vector ({e!r})") from None
         if not np.all(np.isfinite(matrix)) or not matrix[0, 0] > 0 or not matrix[1, 1] > 0:
             raise Human4DFormatError(f'{path}: device {name} has an invalid intrinsic matrix {matrix.tolist()}')
-        result[name] = matrix
+        if not np.all(np.isfinite(rotation)) or not np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-3):
+            raise Human4DFormatError(f"{path}: device {name}: 'Color Depth Rotation' is not a rotation matrix")
+        if not np.all(np.isfinite(translation_m)) or np.linalg.norm(translation_m) > COLOR_DEPTH_MAX_DISTANCE_M:
+            raise Human4DFormatError(
+                f"{path}: device {name}: 'Color Depth Translation' {translation_m.tolist()} is not a baseline of "
+                f'a few cm in metres')
+        result[name] = dict(color_intrinsics=matrix, color_depth_rotation=rotation,
+                            color_depth_translation_mm=translation_m * 1000)
     return result
 
 
 def load_extrinsics(path):
-    """(world-to-camera rotation (3, 3), camera position (3,) mm) from a .extrinsics file."""
+    """(world-to-depth-sensor rotation (3, 3), depth sensor position (3,) mm) from a .extrinsics file:
+    X_depth = rotation (X_world - position), the rotation being the inverse of rows 1-3 (as the toolkit)."""
     path = Path(path)
     try:
         values = np.loadtxt(path, dtype=np.float64, ndmin=2)
@@ -84,28 +104,36 @@ def load_extrinsics(path):
         raise Human4DFormatError(f'{path}: cannot read ({e})') from None
     if values.shape != (4, 3) or not np.all(np.isfinite(values)):
         raise Human4DFormatError(f'{path}: expected 4 rows of 3 finite numbers, got shape {values.shape}')
-    rotation = values[:3].T
-    if not np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-2):
+    if not np.allclose(values[:3] @ values[:3].T, np.eye(3), atol=1e-2):
         raise Human4DFormatError(f'{path}: rows 1-3 are not a rotation matrix')
-    return rotation, values[3]
+    return np.linalg.inv(values[:3]), values[3]
 
 
-def make_camera(intrinsics, rotation, position_mm):
-    """Camera of the stored (rotated) frame; world_up = the stored frame's -x axis in the world."""
+def make_camera(device, depth_rotation, depth_position_mm):
+    """Camera of the stored (rotated) colour frame: world -> depth sensor (the .extrinsics) -> colour sensor
+    (X_color = R^-1 (X_depth - t), R, t from the device repository), colour intrinsics. world_up = the stored
+    frame's -x axis in the world."""
     from posepile.util.camera import Camera
-    rotation = np.asarray(rotation, np.float64)
-    return Camera(optical_center=position_mm, rot_world_to_cam=rotation, intrinsic_matrix=intrinsics,
-                  world_up=-rotation[0])
+    world_to_depth = np.eye(4)
+    world_to_depth[:3, :3] = depth_rotation
+    world_to_depth[:3, 3] = -np.asarray(depth_rotation) @ np.asarray(depth_position_mm, np.float64)
+    depth_to_color = np.eye(4)
+    depth_to_color[:3, :3] = np.linalg.inv(device['color_depth_rotation'])
+    depth_to_color[:3, 3] = -depth_to_color[:3, :3] @ device['color_depth_translation_mm']
+    world_to_color = depth_to_color @ world_to_depth
+    return Camera(extrinsic_matrix=world_to_color, intrinsic_matrix=device['color_intrinsics'],
+                  world_up=-world_to_color[0, :3])
 
 
 def load_cameras(subject_dir):
-    """{camera name: Camera} of the devices of one subject folder that have a pose/<name>.extrinsics file."""
+    """{camera name: colour Camera} of the devices of one subject folder that have a pose/<name>.extrinsics
+    file."""
     subject_dir = Path(subject_dir)
     cameras = {}
-    for name, intrinsics in load_intrinsics(subject_dir / 'device_repository.json').items():
+    for name, device in load_device_repository(subject_dir / 'device_repository.json').items():
         path = subject_dir / 'pose' / f'{name}.extrinsics'
         if path.exists():
-            cameras[name] = make_camera(intrinsics, *load_extrinsics(path))
+            cameras[name] = make_camera(device, *load_extrinsics(path))
     return cameras
 
 
@@ -233,7 +261,7 @@ def frames_with_poses(root):
             continue
         if timestamp not in offsets[subject]:
             raise Human4DFormatError(f'{root / subject / "offsets.txt"}: no line for sequence {timestamp}')
-        i_pose = i_frame - (offsets[subject][timestamp] - 1)
+        i_pose = i_frame - offsets[subject][timestamp]  # as the toolkit (the original: - (offset1 - 1))
         pose_path = root / subject / timestamp / 'Dump' / 'gposes3d' / f'{i_pose}.npy'
         if i_pose < 0:
             n_before += 1

@@ -7,12 +7,14 @@
 # next to S<k>/<timestamp>/Dump/gposes3d/*.npy, S<k>/device_repository.json, S<k>/offsets.txt and
 # S<k>/pose/<camera>.extrinsics. The frames are stored rotated (people on their side): detection runs on the
 # upright view, the calibrated cameras describe the stored frames, and the crops come out upright.
+# The colour camera as the official toolkit: .extrinsics = depth sensor pose, then the device repository's
+# colour-depth rotation/translation and the colour intrinsics.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../functions.sh"
 check_data_root
 py() { python -m posepile.ds.human4d.main "$@"; }
 
-# 1. Poses (gposes3d/<i - offset + 1>.npy, mm, 32 joints) and adaptive selection per camera
+# 1. Poses (gposes3d/<i - offset1>.npy as the toolkit, mm, 32 joints) and adaptive selection per camera
 #    (100 mm, buffer of the last 100 kept poses)
 py select
 

@@ -1,4 +1,5 @@
 """MuPoTS-3D: readers of the test set (MultiPersonTestSet/TS{1..20}/annot.mat, v5 MATLAB)."""
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,9 @@ ROOT_INDEX = 14
 # MATLAB's o1 parents (1-based) and the outward traversal used to rescale bones, as 0-based indices
 PARENTS = [p - 1 for p in (2, 16, 2, 3, 4, 2, 6, 7, 15, 9, 10, 15, 12, 13, 15, 15, 2)]
 SAFE_TRAVERSAL_ORDER = [j - 1 for j in (15, 16, 2, 1, 17, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14)]
+
+
+logger = logging.getLogger(__name__)
 
 
 class MuPoTSFormatError(InputError):
@@ -53,6 +57,11 @@ def image_relpath(sequence, frame_index):
 
 # ------------------------------------------------------------------------------------------------
 # Intrinsics (not shipped): least squares from the (annot2, annot3) pairs
+MAX_CALIBRATION_RMS_PX = 5.0
+DISAGREEING_JOINT_RMS_PX = 5.0  # a joint whose annot2 is farther than this (RMS) from its projection
+MAX_JOINTS_LEFT_OUT = 3
+
+
 def fit_intrinsics(points2d, points3d):
     """fx, fy, cx, cy minimising the squared reprojection error of camera-frame points (N, 3) mm onto
     their pixels (N, 2). Linear: u = fx x/z + cx, v = fy y/z + cy. Returns (K 3x3, RMS residual px)."""
@@ -69,14 +78,73 @@ def fit_intrinsics(points2d, points3d):
     return np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]]), float(np.sqrt(np.mean(residual ** 2)))
 
 
+def joint_rms_residuals(K, points2d, points3d):
+    """(J,) RMS distance px, over all people, between annot2 and the pinhole projection of annot3.
+    points2d (N, J, 2) px, points3d (N, J, 3) mm; NaN or behind-camera points are ignored."""
+    with np.errstate(invalid='ignore', divide='ignore'):
+        projected = points3d[..., :2] / points3d[..., 2:] * np.diag(K)[:2] + K[:2, 2]
+        distance = np.linalg.norm(projected - points2d, axis=-1)
+    distance[~(points3d[..., 2] > 1)] = np.nan
+    with np.errstate(invalid='ignore'):
+        return np.sqrt(np.nanmean(distance ** 2, axis=0))
+
+
+def robust_fit_intrinsics(points2d, points3d):
+    """Intrinsics from the joints whose 2D and 3D annotations agree. points2d (N, 17, 2) px, points3d
+    (N, 17, 3) mm. Fits on all joints, then repeatedly leaves out the joint of largest RMS residual while it
+    exceeds 5 px (at most 3 joints; the 2D spine of TS1/TS2 is ~200 px off, TS7's partly) and refits.
+    Returns (K, RMS residual px over the kept joints, sorted indices of the joints left out)."""
+    points2d = np.asarray(points2d, np.float64)
+    points3d = np.asarray(points3d, np.float64)
+    kept = list(range(points2d.shape[1]))
+    left_out = []
+    while True:
+        K, rms = fit_intrinsics(points2d[:, kept], points3d[:, kept])
+        per_joint = joint_rms_residuals(K, points2d, points3d)
+        worst = max(kept, key=lambda j: np.nan_to_num(per_joint[j], nan=-1))
+        if len(left_out) >= MAX_JOINTS_LEFT_OUT or not per_joint[worst] > DISAGREEING_JOINT_RMS_PX:
+            return K, rms, sorted(left_out)
+        kept.remove(worst)
+        left_out.append(worst)
+
+
+def calibrate_sequence(annot_mat_path):
+    """(K 3x3, RMS residual px) of one sequence (TS<k>/annot.mat), fitted on the joints whose annot2 agrees
+    with the projection of annot3 (see robust_fit_intrinsics); the joints left out are logged. Raises
+    MuPoTSFormatError if the RMS stays above 5 px (2D and 3D that do not correspond)."""
+    K, rms, _ = _calibrate(annot_mat_path)
+    return K, rms
+
+
+def _calibrate(annot_mat_path):
+    path = Path(annot_mat_path)
+    sequence = path.parent.name
+    people = [p for frame in load_annotations(path) for p in frame]
+    if not people:
+        raise MuPoTSFormatError(f'{path}: no valid annotated person to fit the intrinsics')
+    points2d = np.stack([p['annot2'] for p in people])
+    points3d = np.stack([p['annot3'] for p in people])
+    try:
+        K, rms, left_out = robust_fit_intrinsics(points2d, points3d)
+    except MuPoTSFormatError as e:
+        raise MuPoTSFormatError(f'{path}: {e}') from None
+    names = [JOINT_NAMES.split(',')[j] for j in left_out]
+    if not rms <= MAX_CALIBRATION_RMS_PX:
+        raise MuPoTSFormatError(
+            f'{path}: annot2 does not match the pinhole projection of annot3 (intrinsics fit RMS {rms:.1f} px > '
+            f'{MAX_CALIBRATION_RMS_PX:g} px, joints left out: {",".join(names) or "none"}); are the 2D and 3D '
+            f'annotations of the same frames?')
+    logger.info('%s: fx %.2f fy %.2f cx %.2f cy %.2f, RMS residual %.3f px over %d people, joints left out '
+                '(2D disagrees with 3D): %s', sequence, K[0, 0], K[1, 1], K[0, 2], K[1, 2], rms, len(people),
+                ','.join(names) or 'none')
+    return K, rms, left_out
+
+
 # ------------------------------------------------------------------------------------------------
 # The recipe's stages
-import logging  # noqa: E402
-
 from posepile.preproc import pipeline  # noqa: E402
 
 NAME = 'mupots'
-logger = logging.getLogger(__name__)
 BOX_EXPANSION = 1.1
 
 
@@ -105,21 +173,16 @@ def load_occlusion(path, n_frames, n_people):
 
 
 def calibrate_stage(data_root=None):
-    """Fit and save the intrinsics of every sequence; logs the RMS residual in px."""
+    """Fit and save the intrinsics of every sequence (calibrate_sequence: the joints whose 2D annotation
+    disagrees with the 3D one are left out); logs the RMS residual in px."""
     from posepile.util import fileio
     out_path = work_dir(data_root) / 'intrinsics.json'
     if out_path.exists():
         return fileio.load_json(out_path)
     result = {}
     for sequence in SEQUENCES:
-        path = raw_root(data_root) / 'MultiPersonTestSet' / sequence / 'annot.mat'
-        frames = load_annotations(path)
-        points2d = [p['annot2'] for people in frames for p in people]
-        points3d = [p['annot3'] for people in frames for p in people]
-        K, rms = fit_intrinsics(np.concatenate(points2d), np.concatenate(points3d))
-        result[sequence] = {'intrinsic_matrix': K.tolist(), 'rms_residual_px': rms}
-        logger.info('%s: fx %.1f fy %.1f cx %.1f cy %.1f, RMS residual %.3f px', sequence, K[0, 0], K[1, 1],
-                    K[0, 2], K[1, 2], rms)
+        K, rms, left_out = _calibrate(raw_root(data_root) / 'MultiPersonTestSet' / sequence / 'annot.mat')
+        result[sequence] = {'intrinsic_matrix': K.tolist(), 'rms_residual_px': rms, 'joints_left_out': left_out}
     fileio.save_json(result, out_path)
     return result
 
@@ -137,12 +200,16 @@ def make_crop_tasks(data_root=None):
         n_people = max((p['person'] for people in frames for p in people), default=-1) + 1
         occlusion = load_occlusion(folder / 'occlusion.mat', len(frames), n_people)
         camera = Camera(intrinsic_matrix=intrinsics[sequence]['intrinsic_matrix'], world_up=(0, -1, 0))
+        # the box: annot2 of the joints whose 2D agrees with the 3D (the wrong 2D spine of TS1/TS2 lies above
+        # the head and would stretch the box)
+        left_out = intrinsics[sequence].get('joints_left_out', [])
+        agreeing_joints = [j for j in range(len(JOINT_NAMES.split(','))) if j not in left_out]
         for frame, people in enumerate(frames):
             relpath = image_relpath(sequence, frame)
             if people and not (root.parent / relpath).exists():
                 raise FileNotFoundError(f'{root.parent / relpath} not found: extract MultiPersonTestSet.zip')
             for person in people:
-                box = boxes.expand(boxes.bb_of_points(person['annot2']), BOX_EXPANSION)
+                box = boxes.expand(boxes.bb_of_points(person['annot2'][agreeing_joints]), BOX_EXPANSION)
                 parameters = None
                 if occlusion is not None:
                     parameters = {'occluded_joints': occlusion[frame, person['person']]}

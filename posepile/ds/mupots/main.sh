@@ -11,7 +11,8 @@ py() { python -m posepile.ds.mupots.main "$@"; }
 # 1. Extract the test set safely (skipped when done)
 extract_archives "$root/archives" "$root" '*.zip'
 
-# 2. Intrinsics per sequence (not shipped): least squares from annot2/annot3, residual logged
+# 2. Intrinsics per sequence (not shipped): least squares from annot2/annot3, leaving out the joints whose
+#    2D annotation disagrees with the 3D one (the spine of TS1/TS2); RMS residual logged, > 5 px is an error
 py calibrate
 
 # 3. Crops of every annotated person in every frame
