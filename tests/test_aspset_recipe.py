@@ -30,3 +30,21 @@ def test_aspset_recipe_on_fake_release(data_root):
         errors += dot_errors(data_root / example.image_path, projected, r)
     assert len(errors) > 15
     assert np.median(errors) < 0.5 and np.max(errors) < 1.0, (np.median(errors), np.max(errors))
+
+
+def test_aspset_boxes_are_the_shipped_boxes_expanded_1_1(data_root):
+    """The original expands the boxes CSV's (l, t, r, b) boxes by 1.1 about their centre."""
+    fake.write_fake_release(data_root / 'aspset', n_frames=8, image_scale=0.25, videos=True)
+    from posepile.ds.aspset import main as aspset
+    tasks = aspset.make_video_tasks(data_root)
+    n_checked = 0
+    for task in tasks:
+        subject, clip, camera = task.key.split('-')
+        split_dir = next(p for p in (data_root / 'aspset').glob(f'*/boxes/{subject}/{task.key}.csv'))
+        ltrb = np.loadtxt(split_dir, delimiter=',', skiprows=1, ndmin=2)
+        for frame, people in task.frames.items():
+            l, t, r, b = ltrb[frame]
+            cx, cy, w, h = (l + r) / 2, (t + b) / 2, 1.1 * (r - l), 1.1 * (b - t)
+            np.testing.assert_allclose(people[0].example.bbox, [cx - w / 2, cy - h / 2, w, h], atol=1e-3)
+            n_checked += 1
+    assert n_checked > 10

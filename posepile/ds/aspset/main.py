@@ -38,6 +38,7 @@ def load_camera(json_path):
 CAMERA_NAMES = ('left', 'mid', 'right')
 ROOT_INDEX = 16  # pelvis
 MOCAP_FPS = 50
+SHIPPED_BOX_EXPANSION = 1.1  # the original expands the boxes CSV's boxes by 1.1 about the centre
 TEST_FRAME_STEP = 5  # the test split is evaluated at 10 fps
 
 
@@ -164,8 +165,9 @@ def select_frames_stage(data_root=None):
 
 def make_video_tasks(data_root=None):
     """One VideoTask per clip video (frame i = 50 fps mocap row i): the selected frames with the shipped
-    person box of that frame."""
+    person box of that frame, expanded x1.1."""
     from posepile.datasets3d import Pose3DExample
+    from posepile.util import boxes as boxlib
     from posepile.preproc.video_stage import PersonTask, VideoTask
     root = raw_root(data_root)
     selection = select_frames_stage(data_root)
@@ -182,7 +184,9 @@ def make_video_tasks(data_root=None):
                 raise ASPsetFormatError(f'{subject}-{clip}-{camera_name}: no box for frame {frame} '
                                         f'({len(boxes_xywh)} boxes for {len(mocap)} mocap frames)')
             relpath = frame_relpath(split, subject, clip, camera_name, frame)
-            example = Pose3DExample(relpath, mocap[frame], boxes_xywh[frame], camera, scene_name=subject,
+            # The shipped box expanded x1.1 about its centre, as the original (its crops frame the whole person)
+            box = boxlib.expand(boxes_xywh[frame], SHIPPED_BOX_EXPANSION)
+            example = Pose3DExample(relpath, mocap[frame], box, camera, scene_name=subject,
                                     activity_name=clip)
             people[frame] = [PersonTask(f'{SPLIT_IDS[split]}/{subject}-{clip}-{camera_name}/{frame:06d}', example,
                                         relpath.replace('aspset/', 'aspset_downscaled/', 1))]
@@ -193,11 +197,15 @@ def make_video_tasks(data_root=None):
     return tasks
 
 
-@pipeline.cli_options(pipeline.SKIP_BROKEN_OPTION, pipeline.KEEP_FRAMES_OPTION)
-def video_stage(shard=None, n_workers=None, skip_broken=None, keep_frames=False, data_root=None):
-    """Crops around the shipped person boxes, one pass per clip video."""
+@pipeline.cli_options(pipeline.SKIP_BROKEN_OPTION, pipeline.KEEP_FRAMES_OPTION,
+                      ('--segmenter', dict(dest='segmenter_spec', default=None,
+                                           help='also segment the crops (e.g. grabcut), as the original; '
+                                                'default: no masks')))
+def video_stage(shard=None, n_workers=None, skip_broken=None, keep_frames=False, segmenter_spec=None,
+                data_root=None):
+    """Crops around the shipped person boxes (x1.1), one pass per clip video, optionally segmented."""
     pipeline.dataset_video_stage(NAME, make_video_tasks(data_root), shard, n_workers, data_root,
-                                 skip_broken=skip_broken, keep_frames=keep_frames)
+                                 skip_broken=skip_broken, keep_frames=keep_frames, segmenter_spec=segmenter_spec)
 
 
 def make_dataset(data_root=None):

@@ -11,10 +11,14 @@ py() { python -m posepile.ds.aspset.main "$@"; }
 # 1. Frame selection on the mocap: train/val adaptive 100 mm, test every 5th frame (10 fps)
 py select-frames
 
-# 2. One pass per clip video (frame index = 50 fps mocap row): crops around the shipped person boxes (world
-#    is y-down: crops are upright in that frame); no full frames are written. SKIP_BROKEN=1 builds the rest
+# 2. One pass per clip video (frame index = 50 fps mocap row): crops around the shipped person boxes
+#    expanded x1.1 (world is y-down: crops are upright in that frame); no full frames are written. Person
+#    masks on the crops with POSEPILE_SEGMENT=1 (the original segmented them). SKIP_BROKEN=1 builds the rest
 #    when a video is broken (listed).
-py video $([[ "${SKIP_BROKEN:-0}" == 1 ]] && echo --skip-broken)
+options=()
+if [[ "${SKIP_BROKEN:-0}" == 1 ]]; then options+=(--skip-broken); fi
+if [[ "${POSEPILE_SEGMENT:-0}" == 1 ]]; then options+=(--segmenter "${POSEPILE_SEGMENTER:-grabcut}"); fi
+py video ${options[@]+"${options[@]}"}
 
 # 3. The dataset for get_dataset('aspset')
 py assemble
