@@ -27,6 +27,7 @@ DATASETS = {
     'jrdb': 'posepile.ds.jrdb.main:make_dataset',
     'aic': 'posepile.ds.aic.main:make_dataset',
     'mpii_yolo': 'posepile.ds.mpii_yolo.main:make_dataset',
+    'mpii_yolo_alljoints': 'posepile.ds.mpii_yolo.main:make_alljoints',
     'halpe': 'posepile.ds.halpe.main:make_dataset',
     'coco_wb': 'posepile.ds.coco_wb.main:make_dataset',
     'demo': 'posepile.ds.demo.main:make_dataset',

@@ -40,7 +40,8 @@ class Recipe:
     markers: globs relative to the raw folder (a leading '../' makes one relative to DATA_ROOT); any match
     means the release is present. run: the recipe run that builds the dataset (its log name; default the
     dataset name). args: arguments of main.sh. work: globs of the posepile_work/ entries that belong to this
-    dataset (default all). generated: the recipe makes its own raw release (built only when named).
+    dataset (default all). generated: the recipe makes its own raw release (built only when named). notes:
+    'module:function' giving lines about the raw folder (Panoptic: listed sequences absent, unlisted ones).
     """
     module: str
     raw: str
@@ -49,6 +50,7 @@ class Recipe:
     args: tuple = ()
     work: tuple = None
     generated: bool = False
+    notes: str = None
 
 
 _H36M = ('metadata.xml', 'S*/MyPoseFeatures/D3_Positions/*.cdf', 'archives/*.tgz', 'archives/*.tar.gz')
@@ -70,7 +72,8 @@ RECIPES = {
     'tdhp_full': Recipe('tdhp', 'tdhp', _TDHP, run='tdhp'),
     'mupots': Recipe('mupots', 'mupots', ('MultiPersonTestSet/*/annot.mat', 'archives/*.zip')),
     'tdpw': Recipe('tdpw', 'tdpw', ('sequenceFiles/*/*.pkl', 'archives/sequenceFiles.zip')),
-    'panoptic': Recipe('panoptic', 'panoptic', ('*/calibration_*.json',)),
+    'panoptic': Recipe('panoptic', 'panoptic', ('*/calibration_*.json',),
+                       notes='posepile.ds.panoptic.main:status_notes'),
     'surreal': Recipe('surreal', 'surreal', ('cmu/*/run*/*/*_info.mat',)),
     'aspset': Recipe('aspset', 'aspset', ('splits.csv', 'data/splits.csv', '*/joints_3d/*/*.c3d')),
     'tdoh': Recipe('tdoh', 'tdoh', ('*/annots.json', 'archives/*.zip', 'archives/*.tar.gz')),
@@ -82,7 +85,9 @@ RECIPES = {
     'coco_single': Recipe('coco', 'coco', _COCO, run='coco'),
     'mpii': Recipe('mpii', 'mpii', _MPII, work=('crops',)),
     'mpii_yolo': Recipe('mpii_yolo', 'mpii', _MPII, work=('crops_yolo', 'person_detections.pkl')),
-    'posetrack': Recipe('posetrack', 'posetrack', ('annotations/*/*.json',)),
+    'mpii_yolo_alljoints': Recipe('mpii_yolo', 'mpii', _MPII, run='mpii_yolo',
+                                  work=('crops_yolo', 'person_detections.pkl')),
+    'posetrack': Recipe('posetrack', 'posetrack', ('annotations/*/*.json', 'posetrack_data/annotations/*/*.json')),
     'jrdb': Recipe('jrdb', 'jrdb', ('train_dataset/calibration/cameras.yaml', 'train_dataset/labels/*/*.json')),
     'aic': Recipe('aic', 'aic', ('annotations/aic_train.json', 'AI_Challenger.tar.gz')),
     'halpe': Recipe('halpe', 'halpe', ('halpe_train_v1.json',)),
@@ -264,11 +269,22 @@ def last_run(name, data_root):
     return {'log': str(path), 'state': 'failed' if status else 'ok', 'exit_status': status, 'error': error}
 
 
+def raw_notes(name, data_root):
+    """The recipe's lines about its raw folder (Recipe.notes), or []."""
+    import importlib
+    from posepile.preproc import pipeline
+    recipe = recipe_of(name)
+    if not recipe.notes:
+        return []
+    module_name, function_name = recipe.notes.split(':')
+    return getattr(importlib.import_module(module_name), function_name)(pipeline.raw_root(recipe.raw, data_root))
+
+
 def dataset_status(name, data_root):
     stage_list = stages(name, data_root)
     return {'name': name, 'module': recipe_of(name).module, 'run': run_name(name),
             'raw': raw_release(name, data_root), 'stages': stage_list, 'built': built_counts(name),
-            'last_run': last_run(name, data_root)}
+            'last_run': last_run(name, data_root), 'notes': raw_notes(name, data_root)}
 
 
 def status(names=None, data_root=None):
@@ -320,6 +336,7 @@ def format_table(rows):
             more = len(raw['expected']) - 2
             lines.append(f'{"":<15} expected: {" or ".join(raw["expected"][:2])}'
                          + (f' (or {more} more)' if more > 0 else ''))
+        lines.extend(f'{"":<15} {note}' for note in row.get('notes', []))
         if last and last['state'] == 'failed':
             lines.append(f'{"":<15} last error: {last["error"]}  [{last["log"]}]')
     return '\n'.join(lines)

@@ -8,6 +8,7 @@ import pytest
 from posepile.ds.coco import main as coco
 from posepile.paths import realdata_root
 from posepile.util import boxes, improc
+from tests import faults
 from tests.fakes import coco as fake
 
 REPO = Path(__file__).resolve().parent.parent
@@ -21,14 +22,26 @@ def _run(data_root):
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-def _expected_counts(written, split, limit):
+def _iou(a, b):
+    """IoU of two [x, y, w, h] boxes, written out."""
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def _expected_counts(written, split, limit=None):
+    """Non-crowd people with labelled keypoints whose box has IoU < limit with every other box of the image
+    (crowd regions included); limit None: everyone."""
     images, annotations = written[split]
     count = 0
     for image in images:
         anns = [a for a in annotations if a['image_id'] == image['id']]
-        overlaps = coco.max_iou_with_others([a['bbox'] for a in anns])
-        count += sum(1 for a, o in zip(anns, overlaps)
-                     if not a.get('iscrowd') and a['num_keypoints'] > 0 and o < limit)
+        for a in anns:
+            if a.get('iscrowd') or a['num_keypoints'] == 0:
+                continue
+            overlap = max([_iou(a['bbox'], b['bbox']) for b in anns if b is not a], default=0.0)
+            count += limit is None or overlap < limit
     return count
 
 
@@ -36,12 +49,17 @@ def test_coco_recipe_on_fake_release(data_root):
     written = fake.write_fake_release(data_root / 'coco')
     _run(data_root)
     from posepile.storage.annotations import load_dataset
-    for name, limit in coco.MAX_IOU_WITH_OTHERS.items():
+    counts = {}
+    for name, limit in [('coco', None), ('coco_single', 0.1)]:
         dataset = load_dataset(data_root / 'cache' / f'{name}.posepile')
-        assert len(dataset.examples[0]) == _expected_counts(written, 'train2017', limit)
-        assert len(dataset.examples[1]) == _expected_counts(written, 'val2017', limit)
+        counts[name] = len(dataset.examples[0]), len(dataset.examples[1])
+        assert counts[name] == (_expected_counts(written, 'train2017', limit),
+                                _expected_counts(written, 'val2017', limit))
+    # the multi-person coco keeps the overlapping pair of the third train image (IoU 0.65): 5 of 5 train people
+    boxes = [a['bbox'] for a in written['train2017'][1] if a['image_id'] == written['train2017'][0][2]['id']]
+    assert _iou(*boxes) > 0.5
+    assert counts == {'coco': (5, 3), 'coco_single': (3, 3)}
     dataset = load_dataset(data_root / 'cache' / 'coco.posepile')
-    assert len(dataset.examples[0]) < 6  # one overlapping pair (IoU > 0.5) was dropped
     # keypoints in the crops lie on the dots; unlabelled keypoints are NaN
     errors, n_nan = [], 0
     for example in dataset.examples[0]:
@@ -65,7 +83,8 @@ def test_coco_real_subset(data_root):
         pytest.skip('real COCO subset not found under ../shared/realdata/coco')
     written = fake.write_fake_release(data_root / 'coco', realdata=root)
     tasks = [t for t in coco.make_crop_tasks(data_root) if t[0].startswith('1/')]
-    assert len(tasks) == _expected_counts(written, 'val2017', 1.01)
+    assert len(tasks) == _expected_counts(written, 'val2017') == 12  # 14 annotations, 2 without keypoints
+    assert _expected_counts(written, 'val2017', 0.1) == 8  # coco_single's share of the real subset
     images = {im['id']: im for im in written['val2017'][0]}
     for _, example, _ in tasks:
         h, w = improc.image_size_from_header(data_root / example.image_path)
@@ -73,3 +92,45 @@ def test_coco_real_subset(data_root):
         assert np.all(boxes.contains(boxes.expand(example.bbox, 1.5), valid))  # keypoints near their box
         assert np.all((valid >= 0) & (valid < [w, h]))
     assert {im['width'] for im in images.values()} == {640, 500}
+
+
+def _edit_annotation(path, annotation_index, **changes):
+    """Rewrite one annotation of a COCO JSON in place (json writes NaN as the bare literal, as a broken
+    exporter would)."""
+    import json
+    data = json.loads(Path(path).read_text())
+    data['annotations'][annotation_index].update(changes)
+    Path(path).write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize('change, problem', [
+    (dict(keypoints=[10, 20, 2] * 16), 'has 48 keypoint values, expected 51'),
+    (dict(bbox=[20.0, float('nan'), 90.0, 180.0]), 'expected 4 finite numbers'),
+])
+def test_malformed_annotation_names_the_json_and_the_annotation_id(tmp_path, change, problem):
+    """A wrong keypoint count (a ValueError before) or a NaN box (an error naming the image before) ends the
+    build with one line naming the annotation JSON and the annotation id; the fixed file rebuilds identically."""
+    written = fake.write_fake_release(tmp_path / 'probe' / 'coco')
+    annotation = written['train2017'][1][3]  # the first person of the second train image
+    annotation_id = annotation['id']
+    assert annotation['num_keypoints'] > 0 and not annotation['iscrowd']
+
+    def fault(path):
+        _edit_annotation(path, 3, **change)
+    fault.__name__ = f'annotation_{annotation_id}_{next(iter(change))}'
+
+    faults.check_fault_is_reported_and_repaired(
+        'coco', lambda root: fake.write_fake_release(root / 'coco'), 'coco/annotations/person_keypoints_train2017.json',
+        fault, tmp_path, names=['person_keypoints_train2017.json', f'annotation {annotation_id} ', problem])
+
+
+def test_check_annotation_messages(tmp_path):
+    path = tmp_path / 'person_keypoints_val2017.json'
+    good = {'id': 5, 'keypoints': [1, 2, 2] * 17, 'bbox': [1, 2, 3, 4]}
+    coco.check_annotation(path, good)
+    for bad, problem in [(dict(good, bbox=[1, 2, 3]), 'expected 4 finite numbers'),
+                         (dict(good, keypoints=[1, 2, float('inf')] * 17), 'non-finite keypoint'),
+                         ({'id': 5, 'keypoints': [0] * 51}, "no 'bbox'")]:
+        with pytest.raises(coco.COCOFormatError) as info:
+            coco.check_annotation(path, bad)
+        assert str(info.value).startswith(f'{path}: annotation 5') and problem in str(info.value)

@@ -110,7 +110,8 @@ MIXES = {
     # 2D: the original's make_huge2d(separate=False): no suffixes, converted to the common 17-joint set,
     # training examples kept with > 6 valid limb joints; 8 of each 32-example 2D batch (datasets.md §Z.1)
     'huge2d_common': _entries([
-        ('mpii_yolo', _T, '', 8),  # all people, associated with detections (make_mpii_yolo(filter_joints=False))
+        # all people, associated with detections, all 16 joints (the original's make_mpii_yolo(filter_joints=False))
+        ('mpii_yolo_alljoints', _T, '', 8),
         ('coco', _TV, '', 8),  # multi-person COCO, train + val
         ('posetrack', _T, '', 8),
         ('jrdb', _T, '', 8),

@@ -2,7 +2,9 @@
 struct RELEASE (as tests/fakes/mpii.py: annolist with image.name and annorect entries with head box x1, y1, x2,
 y2, scale, objpos, annopoints.point {x, y, id, is_visible}; img_train; single_person; act; version), several
 people per image, one rect without annopoints (MPII has those; no joints), one test image, and images/*.jpg with
-bright dots at the labelled joints. `write_detections` writes the detection file of the recipe's detect stage
+bright dots at the labelled joints. Person 2 of image 1 has 11 of 16 joints labelled but only 5 of the 10 limb
+joints: mpii_yolo (> 6 of 10) drops it, mpii_yolo_alljoints (> 6 of 16, the original's filter_joints=False)
+keeps it. `write_detections` writes the detection file of the recipe's detect stage
 (not part of the release) with a chosen detection per person."""
 from pathlib import Path
 
@@ -47,7 +49,8 @@ def _person(x0, unlabelled):
 
 
 def write_fake_release(root):
-    """Returns the people written: dicts with image, person_index, coords (16, 2) px, kind, n_limb_valid."""
+    """Returns the people written: dicts with image, person_index, coords (16, 2) px, kind, n_limb_valid,
+    n_valid (of all 16 joints)."""
     import scipy.io
     root = Path(root)
     (root / 'images').mkdir(parents=True, exist_ok=True)
@@ -61,7 +64,8 @@ def write_fake_release(root):
             rects.append(_rect(coords, np.isfinite(coords[:, 0]).astype(int), center, PERSON_H / 200, head))
             all_coords.append(coords)
             written.append({'image': name, 'person_index': i_person, 'coords': coords, 'kind': kind,
-                            'n_limb_valid': int(np.isfinite(coords[LIMB_JOINTS, 0]).sum())})
+                            'n_limb_valid': int(np.isfinite(coords[LIMB_JOINTS, 0]).sum()),
+                            'n_valid': int(np.isfinite(coords[:, 0]).sum())})
         if i_image == 1:  # a person with only head box, objpos and scale: no joints
             rects.append({'x1': 600.0, 'y1': 10.0, 'x2': 630.0, 'y2': 40.0, 'scale': 0.5,
                           'objpos': {'x': 615.0, 'y': 60.0}})

@@ -1,12 +1,18 @@
-"""A tiny PoseTrack 2018 release in the official layout: annotations/{train,val}/<sequence>.json with
+"""A tiny PoseTrack 2018 release in the official layout: <annotation dir>/{train,val}/<sequence>.json with
 categories (17 keypoint names, skeleton), images (file_name, id, frame_id, vid_id, nframes, is_labeled,
 ignore_regions_x/y, mask_file, has_no_densepose, width, height) and annotations (keypoints 17 x [x, y, v] with
 v in {0, 1}, bbox, bbox_head, track_id, num_keypoints, scores, iscrowd, category_id, id, image_id), plus
 images/{train,val}/<sequence>/<frame:06d>.jpg with bright dots at the visible keypoints.
 
+The annotation dir is `posetrack_data/annotations` (as the official label archive extracts: the original
+PosePile reads that path, and the PoseTrack21 dataset_structure.md shows the same posetrack_data/{train,val}
+tree) or `annotations` (the same files moved up; the layout of the real sample in shared/realdata/posetrack18,
+from mmpose's tests/data). The JSON fields follow the real sample files.
+
 Tracks are designed for the frame selection: a walker moving 7 px per frame, a jitterer whose joints each
 move less than the threshold (0.5 x head diagonal = 14.1 px) but together much more, and one whose
-ankle becomes visible mid-track. One val track has no `bbox`."""
+ankle becomes visible mid-track. One val track has no `bbox` (the original drops such annotations).
+`write_detections` writes a detect-stage file (not part of the release) with chosen misses."""
 import json
 from pathlib import Path
 
@@ -85,9 +91,13 @@ def _draw(people):
     return np.repeat(np.clip(canvas, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
 
 
-def write_fake_release(root, seed=0):
-    """Returns {split: {sequence: [person dicts]}}, each with id, track_id, frame_index, keypoints (17, 3),
-    head_diagonal (px) and has_bbox, in the order written."""
+ANNOTATION_DIRS = ('annotations', 'posetrack_data/annotations')
+
+
+def write_fake_release(root, seed=0, annotation_dir='annotations'):
+    """Returns {split: {sequence: [person dicts]}}, each with id, track_id, frame_index, file_name,
+    keypoints (17, 3), head_diagonal (px), has_bbox and bbox (None without), in the order written."""
+    assert annotation_dir in ANNOTATION_DIRS
     rng = np.random.default_rng(seed)
     root = Path(root)
     categories = [{'supercategory': 'person', 'id': 1, 'name': 'person', 'keypoints': KEYPOINT_NAMES,
@@ -111,10 +121,46 @@ def write_fake_release(root, seed=0):
                     people.append({'id': annotation['id'], 'track_id': track_id, 'frame_index': index,
                                    'keypoints': np.array(annotation['keypoints']).reshape(17, 3),
                                    'head_diagonal': float(np.hypot(HEAD_BOX_SIDE, HEAD_BOX_SIDE)),
-                                   'has_bbox': with_bbox})
+                                   'has_bbox': with_bbox, 'bbox': annotation.get('bbox'),
+                                   'file_name': image['file_name'], 'sequence': sequence})
                 improc.write_jpeg_atomic(root / image['file_name'], _draw(frame_people), 98)
-            path = root / 'annotations' / split / f'{sequence}.json'
+            path = root / annotation_dir / split / f'{sequence}.json'
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps({'categories': categories, 'images': images, 'annotations': annotations}))
             written[split][sequence] = people
     return written
+
+
+# people without a matching detection: (sequence, track_id, frame_index) -> why
+MISSED = {('000001_bonn_train', 2, 3): 'no detection',  # the appearing track's ankle frame: frame 4 takes over
+          ('000002_mpii_train', 1, 0): 'a small detection on the head (IoU < 0.1)',
+          ('003418_mpii_test', 0, 4): 'no detection'}
+
+
+def detection_box(person):
+    """The detection of a matched person: its annotation box shifted and grown a little (IoU about 0.8)."""
+    x, y, w, h = person['bbox']
+    return [x - 4.0, y + 3.0, w * 1.08, h * 1.05]
+
+
+def write_detections(path, written):
+    """{image file_name: float32 (N, 5) [x, y, w, h, score]}: per frame a spurious box far from everyone, then
+    per person with a bbox its detection (score 0.6 + id / 1e6, unique) unless MISSED says otherwise."""
+    from posepile.util import fileio
+    detections = {}
+    for sequences in written.values():
+        for sequence, people in sequences.items():
+            for person in people:
+                rows = detections.setdefault(person['file_name'], [[WIDTH - 30.0, HEIGHT - 30.0, 25.0, 25.0, 0.95]])
+                if not person['has_bbox']:
+                    continue
+                why = MISSED.get((sequence, person['track_id'], person['frame_index']))
+                if why == 'no detection':
+                    continue
+                box = detection_box(person)
+                if why is not None:  # 20 x 20 px inside the person's box: IoU about 0.02
+                    x, y, w, _ = person['bbox']
+                    box = [x + w / 2 - 10, y, 20.0, 20.0]
+                rows.append([*box, 0.6 + person['id'] / 1e6])
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fileio.save_pickle({k: np.array(v, np.float32) for k, v in detections.items()}, path)

@@ -3,8 +3,13 @@ crowd annotations skipped, person masks from the polygons/RLE, crops via the pip
 
 Raw layout: $DATA_ROOT/coco/annotations/person_keypoints_{train,val}2017.json and images in
 $DATA_ROOT/coco/{train,val}2017/. train2017 becomes TRAIN, val2017 VALID.
-Variants: `coco` keeps people whose box overlaps every other person's box with IoU < 0.5;
-`coco_single` (single-person) requires IoU < 0.1.
+Variants: `coco` (multi-person, the one the original's 2D mixes take) keeps every person, however much their
+box overlaps another's (the original's multi-person mode computes a 0.5 IoU threshold but never applies it);
+`coco_single` (single-person) keeps people whose box overlaps every other box of the image with IoU < 0.1.
+Known difference: the original also drops, in both modes, people whose labelled keypoints' box expanded 1.25x
+has a longer side < 200 px (original-posepile-facts.md, coco); not applied here (yet).
+A malformed annotation (keypoints not 17 x [x, y, v], a box not 4 finite numbers) stops the build with one line
+naming the annotation file and the annotation id.
 """
 import logging
 from pathlib import Path
@@ -20,7 +25,8 @@ NAME = 'coco'
 JOINT_NAMES = 'nose,leye,reye,lear,rear,lsho,rsho,lelb,relb,lwri,rwri,lhip,rhip,lkne,rkne,lank,rank'
 JOINT_EDGES = 'lsho-rsho-rhip-lhip-lsho-lelb-lwri,rsho-relb-rwri,lhip-lkne-lank,rhip-rkne-rank,lear-leye-nose-reye-rear'
 SPLITS = {'train2017': 0, 'val2017': 1}
-MAX_IOU_WITH_OTHERS = {'coco': 0.5, 'coco_single': 0.1}
+# largest allowed IoU with another person's box, exclusive (None: no limit)
+MAX_IOU_WITH_OTHERS = {'coco': None, 'coco_single': 0.1}
 
 
 class COCOFormatError(InputError):
@@ -52,6 +58,25 @@ def keypoints_to_coords(keypoints):
     coords = k[:, :2].copy()
     coords[k[:, 2] == 0] = np.nan
     return coords
+
+
+def check_annotation(path, annotation):
+    """Raises COCOFormatError naming `path` and the annotation id unless the annotation has 17 x [x, y, v]
+    finite keypoint values and a box of 4 finite numbers."""
+    where = f'{path}: annotation {annotation.get("id")}'
+    try:
+        keypoints = np.asarray(annotation['keypoints'], np.float64)
+        box = np.asarray(annotation['bbox'], np.float64)
+    except KeyError as e:
+        raise COCOFormatError(f'{where} has no {e.args[0]!r}') from e
+    except (TypeError, ValueError) as e:
+        raise COCOFormatError(f'{where}: keypoints or bbox not numeric ({e})') from e
+    if keypoints.shape != (51,):
+        raise COCOFormatError(f'{where} has {keypoints.size} keypoint values, expected 51 (17 x [x, y, v])')
+    if not np.isfinite(keypoints).all():
+        raise COCOFormatError(f'{where} has non-finite keypoint values')
+    if box.shape != (4,) or not np.isfinite(box).all():
+        raise COCOFormatError(f'{where} has the bbox {annotation["bbox"]}, expected 4 finite numbers [x, y, w, h]')
 
 
 def max_iou_with_others(boxes_xywh):
@@ -94,7 +119,12 @@ def make_crop_tasks(data_root=None):
         for annotation in annotations:
             by_image.setdefault(annotation['image_id'], []).append(annotation)
         for image_id, image_annotations in sorted(by_image.items()):
-            image = images[image_id]
+            image = images.get(image_id)
+            if image is None:
+                raise COCOFormatError(f'{path}: annotation {image_annotations[0].get("id")} refers to unknown '
+                                      f'image {image_id}')
+            for annotation in image_annotations:
+                check_annotation(path, annotation)
             all_boxes = [a['bbox'] for a in image_annotations]  # crowd regions count as other people too
             overlaps = max_iou_with_others(all_boxes)
             for annotation, overlap in zip(image_annotations, overlaps):
@@ -121,15 +151,19 @@ def _make(variant, data_root=None):
     from posepile.joint_info import JointInfo
     limit = MAX_IOU_WITH_OTHERS[variant]
     splits = pipeline.examples_by_split(NAME, data_root)
-    kept = {s: [e for e in examples if e.extra['max_iou_with_others'] < limit] for s, examples in splits.items()}
+    kept = {s: [e for e in examples if limit is None or e.extra['max_iou_with_others'] < limit]
+            for s, examples in splits.items()}
     return Pose2DDataset(JointInfo(JOINT_NAMES, JOINT_EDGES), kept[0], kept[1])
 
 
 def make_dataset(data_root=None):
+    """coco: every non-crowd person with labelled keypoints, however much they overlap others (the original's
+    multi-person COCO has no overlap filter either)."""
     return _make('coco', data_root)
 
 
 def make_single_person(data_root=None):
+    """coco_single: people whose box has IoU < 0.1 with every other box of the image."""
     return _make('coco_single', data_root)
 
 

@@ -20,5 +20,5 @@ fi
 # 2. Crops of every non-crowd person with labelled keypoints (annotation box, masks from the polygons)
 python -m posepile.ds.coco.main crop
 
-# 3. The datasets coco (IoU with others < 0.5) and coco_single (< 0.1) for get_dataset()
+# 3. The datasets coco (everyone) and coco_single (IoU with every other box < 0.1) for get_dataset()
 python -m posepile.ds.coco.main assemble

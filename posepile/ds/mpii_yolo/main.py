@@ -2,12 +2,15 @@
 
 Reads the same raw files as the mpii recipe ($DATA_ROOT/mpii/mpii_human_pose_v1_u12_1.mat and images/*.jpg)
 with its reader (posepile.ds.mpii.main.load_people), but keeps all annotated people of an image, not one box
-per person from objpos/scale. Per image, as the original PosePile:
+per person from objpos/scale. Per image, as the original PosePile's make_mpii_yolo:
 - GT box: box of the 16 labelled joints expanded 1.25x (px);
 - detections with score > 0.5 are matched to the GT people by the Hungarian method on IoU (pairs need
-  IoU >= 0.1; the original required > 0.1); a matched person gets the DETECTION box, unmatched people are dropped;
-- the 10 limb joints (no pelvis, thorax, neck, head top, shoulders) are kept and a person needs more than 6
-  of them valid.
+  IoU >= 0.1; the original required > 0.1); a matched person gets the DETECTION box, unmatched people are dropped.
+Two registered datasets share the crops (one per matched person with more than 6 of the 16 joints labelled):
+- `mpii_yolo` (the original's filter_joints=True): the 10 limb joints (no pelvis, thorax, neck, head top,
+  shoulders); a person needs more than 6 of these 10 valid;
+- `mpii_yolo_alljoints` (the original's filter_joints=False, the variant its 2D mix huge2d takes): all 16
+  joints; a person needs more than 6 of the 16 valid.
 Detections come from the `detect` stage ($DATA_ROOT/mpii/posepile_work/person_detections.pkl, {'images/<name>':
 float32 (N, 5) [x, y, w, h, score] px}); crops go to mpii_downscaled_yolo/images/<stem>_<i:02d>.jpg.
 """
@@ -17,10 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from posepile.ds.mpii import main as mpii
+from posepile.joint_info import JointInfo
 from posepile.preproc import pipeline
 
 logger = logging.getLogger(__name__)
 NAME = 'mpii_yolo'
+ALLJOINTS_NAME = 'mpii_yolo_alljoints'
 RAW_NAME = 'mpii'
 CROPS_SUBDIR = 'crops_yolo'
 DETECTIONS_FILE = 'person_detections.pkl'
@@ -30,7 +35,11 @@ JOINT_EDGES = 'lelb-lwri,relb-rwri,lhip-lkne-lank,rhip-rkne-rank'
 GT_BOX_EXPANSION = 1.25
 MIN_DETECTION_SCORE = 0.5  # exclusive
 MIN_IOU = 0.1
-MIN_VALID_JOINTS = 7  # "more than 6"
+MIN_VALID_JOINTS = 7  # "more than 6" (of the 10 joints for mpii_yolo, of the 16 for mpii_yolo_alljoints)
+ALL_JOINTS = list(range(16))  # indices of all MPII joints
+# registry.joint_info: the skeleton of each builder
+JOINT_INFOS = {'make_dataset': JointInfo(JOINT_NAMES, JOINT_EDGES),
+               'make_alljoints': JointInfo(mpii.JOINT_NAMES, mpii.JOINT_EDGES)}
 
 
 class MPIIYoloFormatError(mpii.MPIIFormatError):
@@ -44,8 +53,8 @@ def selected_joint_indices():
 
 
 def joint_info():
-    from posepile.joint_info import JointInfo
-    return JointInfo(JOINT_NAMES, JOINT_EDGES)
+    """The 10-joint skeleton of mpii_yolo."""
+    return JOINT_INFOS['make_dataset']
 
 
 def detections_path(data_root=None):
@@ -107,30 +116,33 @@ detect_stage.cli_options = [('--detector', dict(default='hog', help="hog, gt[:EX
                                                                       "onnx:MODEL or tf:DIR"))]
 
 
-def match_people(people, detections):
+def n_valid(coords):
+    """Number of joints with finite coordinates ((J, 2) px)."""
+    return int(np.count_nonzero(np.isfinite(coords).all(axis=1)))
+
+
+def match_people(people, detections, joint_indices=None):
     """[(index in people, detection [x, y, w, h, score])] of the people kept: matched to a detection of score
-    > 0.5 (Hungarian, IoU >= 0.1) and more than 6 of the 10 selected joints valid."""
+    > 0.5 (Hungarian on the GT boxes of all 16 joints, IoU >= 0.1) and more than 6 valid joints among
+    `joint_indices` (default: the 10 limb joints of mpii_yolo; all 16 for mpii_yolo_alljoints)."""
     from posepile.preproc.association import associate_boxes
     detections = np.asarray(detections, np.float64).reshape(-1, 5)
     detections = detections[detections[:, 4] > MIN_DETECTION_SCORE]
     boxes = np.stack([gt_box(p['coords']) for p in people])
     matches = associate_boxes(boxes, detections, min_iou=MIN_IOU)
-    selected = selected_joint_indices()
-    kept = []
-    for i, (person, i_det) in enumerate(zip(people, matches)):
-        n_valid = np.count_nonzero(np.isfinite(person['coords'][selected]).all(axis=1))
-        if i_det >= 0 and n_valid >= MIN_VALID_JOINTS:
-            kept.append((i, detections[i_det]))
-    return kept
+    selected = selected_joint_indices() if joint_indices is None else joint_indices
+    return [(i, detections[i_det]) for i, (person, i_det) in enumerate(zip(people, matches))
+            if i_det >= 0 and n_valid(person['coords'][selected]) >= MIN_VALID_JOINTS]
 
 
 def _image_tasks(key, people, detections):
+    """Crops of the people kept by either variant (> 6 of the 16 joints valid, a superset of > 6 of the 10);
+    the examples carry all 16 joints, the builders select."""
     from posepile.datasets2d import Pose2DExample
-    selected = selected_joint_indices()
     tasks = []
-    for i, detection in match_people(people, detections):
+    for i, detection in match_people(people, detections, joint_indices=ALL_JOINTS):
         person = people[i]
-        example = Pose2DExample(f'{RAW_NAME}/{key}', person['coords'][selected], detection[:4].astype(np.float32),
+        example = Pose2DExample(f'{RAW_NAME}/{key}', person['coords'], detection[:4].astype(np.float32),
                                 extra={'detection_score': float(detection[4]), 'person_index': i,
                                        'image_index': int(person['image_index'])})
         crop = f'mpii_downscaled_yolo/images/{Path(person["image"]).stem}_{i:02d}.jpg'
@@ -152,7 +164,7 @@ def make_crop_tasks(data_root=None):
     tasks = []
     for key, people in grouped.items():
         tasks.extend(_image_tasks(key, people, all_detections[key]))
-    logger.info('%d of %d people matched to a detection with > 6 valid joints', len(tasks),
+    logger.info('%d of %d people matched to a detection with > 6 of 16 valid joints', len(tasks),
                 sum(map(len, grouped.values())))
     return tasks
 
@@ -163,15 +175,35 @@ def crop_stage(shard=None, n_workers=None, data_root=None):
                                 subdir=CROPS_SUBDIR)
 
 
+def _matched_examples(data_root=None):
+    return pipeline.examples_by_split(RAW_NAME, data_root, subdir=CROPS_SUBDIR)[0]
+
+
+def _with_joints(example, indices):
+    import copy
+    new = copy.copy(example)
+    new.coords = example.coords[indices]
+    return new
+
+
 def make_dataset(data_root=None):
-    """MPII people with detector boxes (10 limb joints)."""
+    """mpii_yolo: MPII people with detector boxes, the 10 limb joints, > 6 of them valid."""
     from posepile.datasets2d import Pose2DDataset
-    return Pose2DDataset(joint_info(), pipeline.examples_by_split(RAW_NAME, data_root, subdir=CROPS_SUBDIR)[0])
+    selected = selected_joint_indices()
+    examples = [_with_joints(e, selected) for e in _matched_examples(data_root)]
+    return Pose2DDataset(JOINT_INFOS['make_dataset'], [e for e in examples if n_valid(e.coords) >= MIN_VALID_JOINTS])
+
+
+def make_alljoints(data_root=None):
+    """mpii_yolo_alljoints: MPII people with detector boxes, all 16 joints, > 6 of them valid (the variant the
+    original's 2D mix takes)."""
+    from posepile.datasets2d import Pose2DDataset
+    return Pose2DDataset(JOINT_INFOS['make_alljoints'], _matched_examples(data_root))
 
 
 def assemble_stage(data_root=None):
-    """The dataset mpii_yolo for get_dataset()."""
-    pipeline.save_datasets({NAME: lambda: make_dataset(data_root)})
+    """The datasets mpii_yolo (10 joints) and mpii_yolo_alljoints (16 joints) for get_dataset()."""
+    pipeline.save_datasets({NAME: lambda: make_dataset(data_root), ALLJOINTS_NAME: lambda: make_alljoints(data_root)})
 
 
 def main(argv=None):

@@ -22,8 +22,9 @@ fi
 # 2. Person detections in the training images with annotated people (skipped when the file exists)
 python -m posepile.ds.mpii_yolo.main detect --detector "${POSEPILE_DETECTOR:-hog}"
 
-# 3. Crops of the people matched to a detection (score > 0.5, Hungarian IoU >= 0.1, > 6 of 10 joints valid)
+# 3. Crops of the people matched to a detection (score > 0.5, Hungarian IoU >= 0.1, > 6 of 16 joints valid)
 python -m posepile.ds.mpii_yolo.main crop
 
-# 4. The dataset for get_dataset('mpii_yolo')
+# 4. The datasets for get_dataset(): 'mpii_yolo' (10 limb joints, > 6 of them valid) and 'mpii_yolo_alljoints'
+#    (all 16 joints, > 6 valid; the variant of the original's 2D mix, used by huge2d_common)
 python -m posepile.ds.mpii_yolo.main assemble
