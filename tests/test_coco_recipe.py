@@ -30,15 +30,25 @@ def _iou(a, b):
     return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
+def _original_keeps(annotation):
+    """The original's rule in both modes, written out: >= 17/3 visible (v == 2), >= 17/2 labelled (v > 0), and
+    the labelled keypoints' box expanded 1.25x about its centre has a longer side >= 200 px."""
+    k = np.asarray(annotation['keypoints'], float).reshape(17, 3)
+    labelled = k[k[:, 2] > 0, :2]
+    if np.sum(k[:, 2] == 2) < 17 / 3 or len(labelled) < 17 / 2:
+        return False
+    return 1.25 * max(np.ptp(labelled[:, 0]), np.ptp(labelled[:, 1])) >= 200
+
+
 def _expected_counts(written, split, limit=None):
-    """Non-crowd people with labelled keypoints whose box has IoU < limit with every other box of the image
-    (crowd regions included); limit None: everyone."""
+    """Non-crowd people that pass the original's keypoint rule and whose box has IoU < limit with every other
+    box of the image (crowd regions included); limit None: no overlap limit."""
     images, annotations = written[split]
     count = 0
     for image in images:
         anns = [a for a in annotations if a['image_id'] == image['id']]
         for a in anns:
-            if a.get('iscrowd') or a['num_keypoints'] == 0:
+            if a.get('iscrowd') or not _original_keeps(a):
                 continue
             overlap = max([_iou(a['bbox'], b['bbox']) for b in anns if b is not a], default=0.0)
             count += limit is None or overlap < limit
@@ -55,10 +65,11 @@ def test_coco_recipe_on_fake_release(data_root):
         counts[name] = len(dataset.examples[0]), len(dataset.examples[1])
         assert counts[name] == (_expected_counts(written, 'train2017', limit),
                                 _expected_counts(written, 'val2017', limit))
-    # the multi-person coco keeps the overlapping pair of the third train image (IoU 0.65): 5 of 5 train people
+    # the multi-person coco keeps the overlapping person of the third train image (IoU 0.65 with a person the
+    # keypoint rule drops: 8 labelled < 17/2); the keypoint/size rule drops 2 of 5 train and 2 of 3 val people
     boxes = [a['bbox'] for a in written['train2017'][1] if a['image_id'] == written['train2017'][0][2]['id']]
     assert _iou(*boxes) > 0.5
-    assert counts == {'coco': (5, 3), 'coco_single': (3, 3)}
+    assert counts == {'coco': (3, 1), 'coco_single': (2, 1)}
     dataset = load_dataset(data_root / 'cache' / 'coco.posepile')
     # keypoints in the crops lie on the dots; unlabelled keypoints are NaN
     errors, n_nan = [], 0
@@ -83,8 +94,10 @@ def test_coco_real_subset(data_root):
         pytest.skip('real COCO subset not found under ../shared/realdata/coco')
     written = fake.write_fake_release(data_root / 'coco', realdata=root)
     tasks = [t for t in coco.make_crop_tasks(data_root) if t[0].startswith('1/')]
-    assert len(tasks) == _expected_counts(written, 'val2017') == 12  # 14 annotations, 2 without keypoints
-    assert _expected_counts(written, 'val2017', 0.1) == 8  # coco_single's share of the real subset
+    # 14 annotations: 2 without keypoints, 4 more fail the original's visibility/size rule (e.g. 1724673: 17
+    # visible keypoints, but their box x1.25 is < 200 px)
+    assert len(tasks) == _expected_counts(written, 'val2017') == 8
+    assert _expected_counts(written, 'val2017', 0.1) == 5  # coco_single's share of the real subset
     images = {im['id']: im for im in written['val2017'][0]}
     for _, example, _ in tasks:
         h, w = improc.image_size_from_header(data_root / example.image_path)

@@ -6,8 +6,10 @@ $DATA_ROOT/coco/{train,val}2017/. train2017 becomes TRAIN, val2017 VALID.
 Variants: `coco` (multi-person, the one the original's 2D mixes take) keeps every person, however much their
 box overlaps another's (the original's multi-person mode computes a 0.5 IoU threshold but never applies it);
 `coco_single` (single-person) keeps people whose box overlaps every other box of the image with IoU < 0.1.
-Known difference: the original also drops, in both modes, people whose labelled keypoints' box expanded 1.25x
-has a longer side < 200 px (original-posepile-facts.md, coco); not applied here (yet).
+Both variants keep only the people the original keeps in both of its modes (original-posepile-facts.md,
+coco: the AIC visibility rule and the size rule): at least 17 / 3 keypoints visible (v == 2), at least 17 / 2
+labelled (v > 0), and the box of the labelled keypoints, expanded 1.25x about its centre, with a longer side of at
+least 200 px.
 A malformed annotation (keypoints not 17 x [x, y, v], a box not 4 finite numbers) stops the build with one line
 naming the annotation file and the annotation id.
 """
@@ -27,6 +29,11 @@ JOINT_EDGES = 'lsho-rsho-rhip-lhip-lsho-lelb-lwri,rsho-relb-rwri,lhip-lkne-lank,
 SPLITS = {'train2017': 0, 'val2017': 1}
 # largest allowed IoU with another person's box, exclusive (None: no limit)
 MAX_IOU_WITH_OTHERS = {'coco': None, 'coco_single': 0.1}
+N_JOINTS = 17
+MIN_VISIBLE = N_JOINTS / 3
+MIN_LABELLED = N_JOINTS / 2
+KEYPOINT_BOX_EXPANSION = 1.25
+MIN_KEYPOINT_BOX_SIDE = 200  # px, the longer side of the expanded box of the labelled keypoints
 
 
 class COCOFormatError(InputError):
@@ -79,6 +86,19 @@ def check_annotation(path, annotation):
         raise COCOFormatError(f'{where} has the bbox {annotation["bbox"]}, expected 4 finite numbers [x, y, w, h]')
 
 
+def is_usable(keypoints):
+    """The original's rule for both COCO modes: enough visible (v == 2) and labelled (v > 0) keypoints, and the
+    box of the labelled ones, expanded 1.25x, has a longer side >= 200 px. keypoints: 17 x [x, y, v]."""
+    from posepile.util import boxes
+    k = np.asarray(keypoints, np.float64).reshape(N_JOINTS, 3)
+    n_visible = np.count_nonzero(k[:, 2] == 2)
+    n_labelled = np.count_nonzero(k[:, 2] > 0)
+    if n_visible < MIN_VISIBLE or n_labelled < MIN_LABELLED:
+        return False
+    box = boxes.expand(boxes.bb_of_points(keypoints_to_coords(keypoints)), KEYPOINT_BOX_EXPANSION)
+    return bool(np.max(box[2:]) >= MIN_KEYPOINT_BOX_SIDE)
+
+
 def max_iou_with_others(boxes_xywh):
     """For each box, the largest IoU with any other box of the same image."""
     from posepile.util import boxes as boxlib
@@ -101,8 +121,8 @@ def annotation_mask(annotation, height, width):
 
 
 def make_crop_tasks(data_root=None):
-    """Crop tasks for every non-crowd person with at least one labelled keypoint; the IoU with others is
-    stored so that the variants can filter without re-cropping."""
+    """Crop tasks for every non-crowd person that passes `is_usable`; the IoU with others is stored so that the
+    variants can filter without re-cropping."""
     from posepile.datasets2d import Pose2DExample
     root = raw_root(data_root)
     tasks = []
@@ -128,7 +148,7 @@ def make_crop_tasks(data_root=None):
             all_boxes = [a['bbox'] for a in image_annotations]  # crowd regions count as other people too
             overlaps = max_iou_with_others(all_boxes)
             for annotation, overlap in zip(image_annotations, overlaps):
-                if annotation.get('iscrowd', 0) or annotation.get('num_keypoints', 0) == 0:
+                if annotation.get('iscrowd', 0) or not is_usable(annotation['keypoints']):
                     continue
                 relpath = f'coco/{split_name}/{image["file_name"]}'
                 example = Pose2DExample(relpath, keypoints_to_coords(annotation['keypoints']), annotation['bbox'],
