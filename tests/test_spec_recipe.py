@@ -59,48 +59,48 @@ def test_spec_recipe_on_fake_release(data_root):
 
 
 def _check_parameters(data_root, dataset, truth):
-    """The stored scaled SMPL fit reproduces each example's camera-frame joints: X = s * J(pose, shape, 0) + trans."""
+    """The stored scaled SMPL fit, in the world frame, reproduces each example's world joints:
+    X = s * J(pose, shape, trans); rototranslated into its crop camera or any other, those joints seen by that
+    camera (< 0.1 mm)."""
     from posepile import bodymodels
+    from tests.toy_bodymodels import other_camera, roundtrip_errors_mm
     model = bodymodels.load('smpl', 'neutral', data_root / 'body_models' / 'smpl')
     scales = {p['row']: p for p in truth['train'] + truth['test']}
-    worst = 0.0
+    worst, errors = 0.0, []
     for split in (0, 2):
         for example in dataset.examples[split]:
             params = example.parameters
             assert params['type'] == 'smpl' and params['gender'] == 'neutral'
             assert np.shape(params['pose']) == (72,) and np.shape(params['shape']) == (10,)
-            joints = model(np.asarray(params['pose'])[None], np.asarray(params['shape'])[None], None,
-                           return_vertices=False)['joints'][0]
-            from_params_mm = (params['scale'] * joints + np.asarray(params['trans'], np.float64)) * 1000
-            expected_mm = example.camera.world_to_camera(example.world_coords)
-            worst = max(worst, np.abs(from_params_mm - expected_mm).max())
-            # the same as scale * model(pose, shape, trans / scale) (the form with the scale outside)
-            inside = model(np.asarray(params['pose'])[None], np.asarray(params['shape'])[None],
-                           np.asarray(params['trans'])[None] / params['scale'], return_vertices=False)['joints'][0]
-            np.testing.assert_allclose(params['scale'] * inside * 1000, from_params_mm, atol=1e-3)
+            joints = model(np.asarray(params['pose'])[None], np.asarray(params['shape'])[None],
+                           np.asarray(params['trans'])[None], return_vertices=False)['joints'][0]
+            worst = max(worst, np.abs(params['scale'] * joints * 1000 - example.world_coords).max())
+            errors += roundtrip_errors_mm(params, example.world_coords, [example.camera, other_camera(len(errors))],
+                                          model)
             person = scales[int(Path(example.image_path).stem.split('_')[-1])]
             assert 0.5 < params['scale'] < 2 and person['kept']
-    print(f'spec parameters: max deviation {worst:.2e} mm')
+    print(f'spec parameters: max deviation {worst:.2e} mm, round trip {max(errors):.2e} mm')
     assert worst < 0.1, worst  # mm
+    assert len(errors) == 2 * (len(dataset.examples[0]) + len(dataset.examples[2])) and max(errors) < 0.1, errors
 
 
 def test_parameters_roundtrip_pose_and_shape(data_root):
     """Before cropping (the shipped camera): the non-root pose and the betas are those of the annotations, the
-    root turned by the PnP rotation, the scale the RMS ratio of the fake (SCENES)."""
+    root turned by the PnP rotation, the scale the RMS ratio of the fake (SCENES); in the shipped camera's frame the
+    fit gives the placed camera-frame joints."""
     truth = fake.write_fake_release(data_root, images=False)
     arrays = spec.load_annotations(data_root / 'spec' / 'spec-syn' / 'annotations' / 'train.npz')
     tasks = {key: example for key, example, _ in spec.make_crop_tasks(data_root)}
     from posepile import bodymodels
     model = bodymodels.load('smpl', 'neutral', data_root / 'body_models' / 'smpl')
     example = tasks['0/0000000']
-    cam_params = spec.to_camera_frame([example])[0].parameters
+    cam_params = bodymodels.rototranslate(example.parameters, example.camera.R, example.camera.t / 1000, model=model)
     np.testing.assert_allclose(cam_params['pose'][3:], arrays['pose'][0][3:], atol=1e-6)
     np.testing.assert_allclose(cam_params['shape'], arrays['shape'][0], atol=1e-6)
     assert np.isclose(cam_params['scale'], fake.SCENES['train'][0][1][0][2])
-    joints = model(np.asarray(cam_params['pose'])[None], np.asarray(cam_params['shape'])[None], None,
-                   return_vertices=False)['joints'][0]
-    np.testing.assert_allclose((cam_params['scale'] * joints + cam_params['trans']) * 1000, truth['train'][0]['cam_mm'],
-                               atol=0.05)
+    joints = model(np.asarray(cam_params['pose'])[None], np.asarray(cam_params['shape'])[None],
+                   np.asarray(cam_params['trans'])[None], return_vertices=False)['joints'][0]
+    np.testing.assert_allclose(cam_params['scale'] * joints * 1000, truth['train'][0]['cam_mm'], atol=0.05)
 
 
 def test_pnp_placement_is_exact_and_uses_the_lsp_rows_of_s(data_root):

@@ -24,11 +24,15 @@ def test_surreal_recipe_on_fake_release(data_root):
     dataset = load_dataset(data_root / 'cache' / 'surreal.posepile')
     assert len(dataset.examples[0]) == len(select_frames(written['train'], 100))
     assert len(dataset.examples[2]) == len(select_frames(written['test'], 100))
-    # the gendered SMPL fit in each example's (crop, mirrored-back) camera frame: the joints of the stored
-    # parameters are the world joints (here the toy model's joints of the fit, as SURREAL's joints3D) seen by
+    # the joints in the original's order: SMPL 1..23, then the pelvis
+    assert dataset.joint_info.names[23] == 'pelv' and dataset.joint_info.names[:2] == ['lhip', 'rhip']
+    # the gendered SMPL fit in the world frame (that of world_coords and of the example's mirrored-back camera):
+    # its joints are the world joints (here the toy model's joints of the fit, as SURREAL's joints3D), and
+    # rototranslated into the example's (crop) camera, or any other camera, they are the world joints seen by
     # that camera, left and right included, < 0.1 mm
     from posepile import bodymodels
     from posepile.bodymodels.transform import parameter_joints_mm
+    from tests.toy_bodymodels import other_camera, roundtrip_errors_mm
     models = {g: bodymodels.load('smpl', g, data_root / 'body_models') for g in ('female', 'male')}
     param_errors = []
     for split, index in (('train', 0), ('test', 2)):
@@ -39,11 +43,14 @@ def test_surreal_recipe_on_fake_release(data_root):
             assert params['type'] == 'smpl' and params['gender'] == ('female', 'male')[fit['gender']]
             np.testing.assert_allclose(params['shape'], fit['shape'][frame], atol=1e-6)
             np.testing.assert_allclose(params['pose'][3:], fit['pose'][frame][3:], atol=1e-6)
-            camera_joints = parameter_joints_mm(params, models[params['gender']])
-            expected = example.camera.world_to_camera(written[split][frame])
-            param_errors.append(np.linalg.norm(camera_joints - expected, axis=-1).max())
-    assert len(param_errors) == len(dataset.examples[0]) + len(dataset.examples[2])
+            model = models[params['gender']]
+            world = written[split][frame]  # SMPL order
+            np.testing.assert_allclose(example.world_coords, world[[*range(1, 24), 0]], atol=1e-3)
+            assert np.linalg.norm(parameter_joints_mm(params, model) - world, axis=-1).max() < 0.1
+            param_errors += roundtrip_errors_mm(params, world, [example.camera, other_camera(frame)], model)
+    assert len(param_errors) == 2 * (len(dataset.examples[0]) + len(dataset.examples[2]))
     assert max(param_errors) < 0.1, max(param_errors)
+    print('surreal round-trip max error (mm):', max(param_errors))
     errors = []
     for example in list(dataset.examples[0])[:8] + list(dataset.examples[2])[:8]:
         # the mirrored-back camera is a proper rotation (right-handed)

@@ -78,3 +78,28 @@ def write_toy_smplx_full(model_dir, gender, dense_vertices=(), seed=0, n_shape=2
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, **{k: v.astype(np.float32) if k == 'posedirs' else v for k, v in arrays.items()})  # ~60 MB
     return arrays, path
+
+
+def roundtrip_errors_mm(parameters, world_mm, cameras, model):
+    """Max joint error (mm) per camera of world-frame `parameters` rototranslated into each posepile Camera
+    (posepile.bodymodels.rototranslate with camera.t / 1000) and run through `model`, against
+    camera.world_to_camera(world_mm) ((n_joints, 3) world joints in the model's joint order)."""
+    from posepile import bodymodels
+    from posepile.bodymodels.transform import parameter_joints_mm
+    errors = []
+    for camera in cameras:
+        in_camera = bodymodels.rototranslate(parameters, camera.R, np.asarray(camera.t) / 1000, model=model)
+        errors.append(float(np.linalg.norm(parameter_joints_mm(in_camera, model)
+                                           - camera.world_to_camera(np.asarray(world_mm, np.float64)),
+                                           axis=-1).max()))
+    return errors
+
+
+def other_camera(seed):
+    """A random proper camera (any orientation, optical centre within 4 m of the origin), for round trips."""
+    from scipy.spatial.transform import Rotation
+
+    from posepile.util.camera import Camera
+    rng = np.random.default_rng(seed)
+    return Camera(optical_center=rng.uniform(-4000, 4000, 3), rot_world_to_cam=Rotation.random(random_state=seed)
+                  .as_matrix(), intrinsic_matrix=[[1000, 0, 500], [0, 1000, 500], [0, 0, 1]])

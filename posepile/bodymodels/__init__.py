@@ -5,6 +5,10 @@
     out['joints'], out['vertices']                           # (N, 24, 3), (N, 6890, 3), metres
     model(pose_rotvecs, betas, trans, return_vertices=False)  # joints only, 50-100x faster
 
+    # Pose3DExample.parameters are world-frame fits (posepile/bodymodels/transform.py); into a camera's frame:
+    cam_params = posepile.bodymodels.rototranslate(example.parameters, camera.R, camera.t / 1000)
+    joints_cam_mm = posepile.bodymodels.parameter_joints_mm(cam_params)  # model loaded from type and gender
+
 'joints' are the skeleton's joints: forward kinematics of J_regressor @ v_shaped (see model.py for the exact
 conventions). Files are read without chumpy or torch, with a restricted unpickler (see loading.py for what it trusts).
 """
@@ -12,9 +16,10 @@ import numpy as np
 
 from posepile.bodymodels.loading import BodyModelFormatError, BodyModelNotFoundError, find_model_file
 from posepile.bodymodels.model import BodyModel, rotvec_to_matrix
+from posepile.bodymodels.transform import camera_frame_parameters, parameter_joints_mm, rototranslate
 
 __all__ = ['load', 'BodyModel', 'BodyModelFormatError', 'BodyModelNotFoundError', 'find_model_file',
-           'rotvec_to_matrix', 'N_JOINTS']
+           'rotvec_to_matrix', 'N_JOINTS', 'rototranslate', 'camera_frame_parameters', 'parameter_joints_mm']
 
 N_JOINTS = {'smpl': 24, 'smplh': 52, 'smplx': 55}
 

@@ -64,8 +64,10 @@ def write_fake_release(root, seed=0, n_frames=15, smpl_dir=None):
             for actor in range(n_actors):
                 gender = 'mf'[rng.integers(2)]
                 betas = rng.normal(0, 1, 10)
-                poses = rng.normal(0, 0.2, (n_frames, 72))
-                trans = np.cumsum(rng.normal(0, 0.02, (n_frames, 3)), 0) + [actor * 0.8, 0, 0]
+                # smooth motion, as 30 fps video: a joint moves millimetres per frame (so adaptive 100 mm
+                # thinning, which the recipe must not apply, would drop most frames)
+                poses = rng.normal(0, 0.2, 72) + np.cumsum(rng.normal(0, 0.004, (n_frames, 72)), 0)
+                trans = np.cumsum(rng.normal(0, 0.005, (n_frames, 3)), 0) + [actor * 0.8, 0, 0]
                 if models is not None:
                     from posepile.ds.tdpw import main as tdpw
                     joints = tdpw.smpl_joints(models[gender], poses, betas, trans).reshape(n_frames, 72)

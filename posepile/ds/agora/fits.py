@@ -23,7 +23,10 @@ kid template, AGORA's smplx_kid_template.npy, is not part of posepile.bodymodels
 Rototranslations use the posed pelvis instead of a body model: the root joint of SMPL-X does not move with the
 pose, so pelvis = J0 + trans exactly, where J0 is the rest pelvis (of betas, expression and kid_factor). The tables'
 SMPL-X joint 0 (gt_joints_3d, camera frame) is that pelvis, hence J0 = A^T (pelvis_world - p) - transl exactly, for
-kids too, and any later rigid move X -> M X + m gives root' = M root, trans' = M pelvis + m - J0.
+kids too, and any later rigid move X -> M X + m gives root' = M root, trans' = M pelvis + m - J0. The stored
+parameters are in the world frame (posepile/bodymodels/transform.py); for adults,
+posepile.bodymodels.rototranslate moves them into a camera, for kids (kid_factor: the kid template is not part of
+posepile.bodymodels) smplfitter's rototranslate with the kid template, or move_parameters with the posed pelvis.
 """
 import functools
 import io
@@ -220,13 +223,6 @@ def world_parameters(fit, gender, is_kid, yaw_deg, location_cm, pelvis_world_m, 
     params = move_parameters({**params, 'trans': np.asarray(fit['transl'], np.float64)}, rotation, offset,
                              pelvis_fit)
     return params
-
-
-def camera_frame_parameters(params, camera, pelvis_world_mm):
-    """World-frame `params` in the frame of a posepile Camera (X_cam = R (X_world - optical centre), mm)."""
-    rotation = np.asarray(camera.R, np.float64)
-    return move_parameters(params, rotation, -rotation @ (np.asarray(camera.t, np.float64) / 1000),
-                           np.asarray(pelvis_world_mm, np.float64) / 1000)
 
 
 def check_against_model(params, world_mm, model):

@@ -12,8 +12,9 @@ Raw layout under $DATA_ROOT/agora (as the release's zips extract):
     <gt_path_smplx of the SMPL-X tables, extension .pkl>            per-person SMPL-X fits (smplx_gt/...)
 The tables are read by a restricted unpickler (posepile/ds/agora/pandas_pickle.py), without pandas; the fits by
 another (posepile/ds/agora/fits.py, which also documents the frames). `parameters` holds each person's SMPL-X fit
-in the camera frame of the example's (crop) camera (posepile/bodymodels/transform.py convention; the SMPL-X model
-files in $DATA_ROOT/body_models/smplx give the hand means). The SMPL fits (gt_path_smpl) are not read: they are
+in the world frame, that of `world_coords` and of the example's camera (posepile/bodymodels/transform.py
+convention, as the original's add_parametric: person yaw and location folded into the root and trans; the SMPL-X
+model files in $DATA_ROOT/body_models/smplx give the hand means). The SMPL fits (gt_path_smpl) are not read: they are
 pickled torch tensors, and the original keeps only the SMPL-X ones as parameters too.
 """
 import functools
@@ -426,25 +427,12 @@ def crop_stage(shard=None, n_workers=None, data_root=None):
     pipeline.dataset_crop_stage(NAME, make_crop_tasks(data_root), shard, n_workers, data_root)
 
 
-def to_camera_frame(examples):
-    """Replace each example's world-frame SMPL-X parameters by those in its (crop) camera's frame (exact, via the
-    posed pelvis pelv_smplx of its world joints; see fits.py)."""
-    from posepile.ds.agora import fits
-    for example in examples:
-        if example.parameters is not None:
-            example.parameters = fits.camera_frame_parameters(example.parameters, example.camera,
-                                                              example.world_coords[fits.PELVIS_INDEX])
-    return examples
-
-
 def make_dataset(data_root=None):
     """AGORA: train_0-9 as TRAIN, validation_0-9 as VALIDATION; 66 joints (24 SMPL + 42 SMPL-X '_smplx'), mm;
-    `parameters` the SMPL-X fit in each example's camera frame."""
+    `parameters` the SMPL-X fit in the world frame."""
     from posepile.datasets3d import Pose3DDataset
     from posepile.joint_info import JointInfo
     splits = pipeline.examples_by_split(NAME, data_root)
-    for examples in splits.values():
-        to_camera_frame(examples)
     return Pose3DDataset(JointInfo(JOINT_NAMES, JOINT_EDGES), splits[0], splits[1], None)
 
 

@@ -44,5 +44,5 @@ if [[ -n "${POSEPILE_DETECTOR:-}" ]]; then py detect --detector "$POSEPILE_DETEC
 py crop
 
 # 5. The dataset (train_0-9 TRAIN, validation_0-9 VALIDATION) for get_dataset('agora'); `parameters` = the SMPL-X
-#    fit in each example's crop-camera frame
+#    fit in the world frame
 py assemble

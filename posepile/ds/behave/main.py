@@ -19,7 +19,9 @@ else by their part from `calibs/` on, under the root. World frame y-down; all st
 Joints (49, as the original): the 24 SMPL joints (the gendered SMPL model evaluated with the fit's body pose, the
 first 22 joint rotations; the SMPL hand joints depend only on their parents), pelvis moved last, then the 25
 OpenPose body joints of person_J3d.json with the `_coco` suffix, mid-hip moved last. `parameters` holds the SMPL+H
-fit in the camera frame of the example's (crop) camera (posepile/bodymodels/transform.py).
+fit as released, in the world frame (that of `world_coords` and of the example's camera; as the original's
+add_parametric): posepile.bodymodels.rototranslate(parameters, camera.R, camera.t / 1000) is the fit in the
+camera frame (posepile/bodymodels/transform.py). Building needs no SMPL+H model.
 """
 import logging
 from pathlib import Path
@@ -271,7 +273,7 @@ def load_detections(data_root=None):
 
 
 def world_parameters(fit, gender):
-    """The SMPL+H fit as a world-frame parameter dict (converted to the camera frame in `assemble`)."""
+    """The SMPL+H fit as a world-frame parameter dict (posepile/bodymodels/transform.py)."""
     return {'type': 'smplh', 'gender': gender, 'pose': fit['pose'].astype(np.float32),
             'shape': fit['betas'].astype(np.float32), 'trans': fit['trans'].astype(np.float32)}
 
@@ -342,28 +344,12 @@ def detect_stage(detector_spec='hog', shard=None, data_root=None):
     run_detection_stage(root.parent, relpaths, work_dir(data_root) / 'detections.pkl', detector_spec, shard=shard)
 
 
-def to_camera_frame(examples, data_root=None):
-    """Replace each example's world-frame SMPL+H parameters by those in its (crop) camera's frame."""
-    from posepile import bodymodels
-    from posepile.bodymodels.transform import camera_frame_parameters
-    models = {}
-    for example in examples:
-        params = example.parameters
-        gender = params['gender']
-        if gender not in models:
-            models[gender] = bodymodels.load('smplh', gender, body_model_dir(data_root))
-        example.parameters = camera_frame_parameters(params, example.camera, models[gender])
-    return examples
-
-
 def make_dataset(data_root=None):
     """BEHAVE: selected frames x 4 Kinects, 49 joints in mm, train/test from split.json, person masks, the SMPL+H
-    fit in each example's camera frame (`parameters`)."""
+    fit in the world frame (`parameters`)."""
     from posepile.datasets3d import TEST, TRAIN, Pose3DDataset
     from posepile.joint_info import JointInfo
     by_split = pipeline.examples_by_split(NAME, data_root)
-    for examples in by_split.values():
-        to_camera_frame(examples, data_root)
     return Pose3DDataset(JointInfo(JOINT_NAMES, JOINT_EDGES), train_examples=by_split[TRAIN],
                          test_examples=by_split[TEST])
 

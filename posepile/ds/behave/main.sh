@@ -4,10 +4,10 @@
 #
 # Download (accept the licence on the website) Date01.zip ... Date07.zip and calibs.zip into
 # $DATA_ROOT/behave/archives/ and split.json into $DATA_ROOT/behave/ (all from
-# https://datasets.d2.mpi-inf.mpg.de/cvpr22behave/). The joints and parameters need the gendered SMPL models
+# https://datasets.d2.mpi-inf.mpg.de/cvpr22behave/). The 24 SMPL joints need the gendered SMPL models
 # (https://smpl.is.tue.mpg.de/, registration) in $DATA_ROOT/body_models/smpl/ (SMPL_MALE.pkl, SMPL_FEMALE.pkl or
-# the basicmodel_{m,f}_lbs_10_207_0_v1.1.0.pkl files) and the SMPL+H models (https://mano.is.tue.mpg.de/) in
-# $DATA_ROOT/body_models/smplh/ (SMPLH_male.pkl, SMPLH_female.pkl). Every step is resumable.
+# the basicmodel_{m,f}_lbs_10_207_0_v1.1.0.pkl files). The SMPL+H fits are stored as released, in the world
+# frame (`parameters`); using them needs the SMPL+H models (https://mano.is.tue.mpg.de/). Every step is resumable.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../functions.sh"
 check_data_root
@@ -26,5 +26,5 @@ if [[ -n "${POSEPILE_DETECTOR:-}" ]]; then py detect --detector "$POSEPILE_DETEC
 # 3. Crops of the selected frames (100 mm, buffer 100 per sequence) x 4 Kinects, with the person masks
 py crop
 
-# 4. The dataset for get_dataset('behave') (SMPL+H parameters in each example's camera frame)
+# 4. The dataset for get_dataset('behave') (SMPL+H parameters in the world frame)
 py assemble

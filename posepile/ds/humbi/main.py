@@ -10,9 +10,11 @@ Raw layout under $DATA_ROOT/humbi (optionally one bundle folder deeper, e.g. Bod
 The world frame is y-down (world_up = (0, -1, 0)); all stored coordinates are in mm.
 
 The 24 SMPL joints come from the fit with the neutral SMPL model (posepile.bodymodels, from
-$DATA_ROOT/body_models/smpl): joints = SMPL joints(pose, shape) x scale + trans. Each example's `parameters` holds
-the fit (type 'smpl', gender 'neutral', pose, shape, trans, scale) in the camera frame of its (crop) camera,
-turned at assemble time (posepile/bodymodels/transform.py; the translation accounts for the scaled pelvis).
+$DATA_ROOT/body_models/smpl): joints = SMPL joints(pose, shape) x scale + T (the file's trans T; the HUMBI
+toolbox's Jtr * scale + trans). Each example's `parameters` holds the fit (type 'smpl', gender 'neutral', pose,
+shape, trans, scale) in the world frame, that of its `world_coords` and camera, in posepile's (NLF's) scale
+convention X = scale * SMPL(pose, shape, trans) (posepile/bodymodels/transform.py): trans = T / scale.
+posepile.bodymodels.rototranslate(parameters, camera.R, camera.t / 1000) gives the fit in the camera frame.
 Without the model the SMPL joints are NaN and `parameters` is None (logged).
 """
 import logging
@@ -146,8 +148,9 @@ def load_keypoints(path):
 
 
 def load_smpl_parameters(path):
-    """The SMPL fit of a snapshot as a dict: type 'smpl', gender 'neutral', scale (float), trans (3,) metres,
-    pose (72,) axis-angle, shape (10,) betas. Joints = SMPL joints(pose, shape) x scale + trans (metres)."""
+    """The SMPL fit of a snapshot as a dict: type 'smpl', gender 'neutral', scale s (float), trans (3,) metres,
+    pose (72,) axis-angle, shape (10,) betas, with joints = s * SMPL joints(pose, shape, trans) (metres; NLF's
+    convention), i.e. trans = T / s for the file's translation T (whose joints are s * joints(pose, shape) + T)."""
     values = _numbers(path, _read_text(path).replace(',', ' '), 'the parameter list')
     if values.size != N_SMPL_PARAMETERS:
         raise HUMBIFormatError(f'{path}: {values.size} numbers, expected {N_SMPL_PARAMETERS} '
@@ -155,16 +158,16 @@ def load_smpl_parameters(path):
     if not np.all(np.isfinite(values)) or values[0] <= 0:
         raise HUMBIFormatError(f'{path}: non-finite values or a non-positive scale')
     return {'type': 'smpl', 'gender': 'neutral', 'scale': float(values[0]),
-            'trans': values[1:4].astype(np.float32), 'pose': values[4:76].astype(np.float32),
+            'trans': (values[1:4] / values[0]).astype(np.float32), 'pose': values[4:76].astype(np.float32),
             'shape': values[76:86].astype(np.float32)}
 
 
 def smpl_joints_mm(smpl_model, parameters):
-    """(24, 3) world mm: the posed SMPL joints of the fit, scaled about the model origin, then translated."""
+    """(24, 3) world mm: scale * the posed SMPL joints of the fit (pose, shape, trans)."""
     joints_m = smpl_model(np.asarray(parameters['pose'], np.float64)[np.newaxis],
-                          np.asarray(parameters['shape'], np.float64)[np.newaxis], None,
-                          return_vertices=False)['joints'][0]
-    return (joints_m * parameters['scale'] + np.asarray(parameters['trans'], np.float64)) * 1000
+                          np.asarray(parameters['shape'], np.float64)[np.newaxis],
+                          np.asarray(parameters['trans'], np.float64)[np.newaxis], return_vertices=False)['joints'][0]
+    return joints_m * parameters['scale'] * 1000
 
 
 def body_model_dir(data_root=None):
@@ -329,24 +332,12 @@ def crop_stage(shard=None, n_workers=None, data_root=None):
     pipeline.dataset_crop_stage(NAME, make_crop_tasks(data_root), shard, n_workers, data_root)
 
 
-def to_camera_frame(examples, data_root=None):
-    """Replace each example's world-frame SMPL fit (with its scale) by the fit in its (crop) camera's frame."""
-    from posepile.bodymodels.transform import camera_frame_parameters
-    with_fit = [example for example in examples if example.parameters is not None]
-    model = load_smpl_model(data_root) if with_fit else None
-    for example in with_fit:
-        example.parameters = None if model is None else camera_frame_parameters(example.parameters, example.camera,
-                                                                                  model)
-    return examples
-
-
 def make_dataset(data_root=None):
     """HUMBI body: every snapshot x camera, 49 joints (24 SMPL + 25 OpenPose `_coco`) in mm, the SMPL fit (with
-    its scale) in each example's camera frame (`parameters`); all in TRAIN (as the original)."""
+    its scale) in the world frame (`parameters`); all in TRAIN (as the original)."""
     from posepile.datasets3d import Pose3DDataset
     from posepile.joint_info import JointInfo
     examples = pipeline.examples_by_split(NAME, data_root, split_of_key=lambda key: 0)[0]
-    to_camera_frame(examples, data_root)
     return Pose3DDataset(JointInfo(JOINT_NAMES, JOINT_EDGES), examples)
 
 

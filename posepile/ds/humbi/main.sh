@@ -7,7 +7,7 @@
 # $DATA_ROOT/humbi/archives/ (they extract to subject_<n>/body/...). For the 24 SMPL joints, place the neutral
 # SMPL model (https://smpl.is.tue.mpg.de/, registration) at
 # $DATA_ROOT/body_models/smpl/basicModel_neutral_lbs_10_207_0_v1.0.0.pkl (or SMPL_NEUTRAL.pkl,
-# basicmodel_neutral_lbs_10_207_0_v1.1.0.pkl); it also turns each example's SMPL fit into its camera frame
+# basicmodel_neutral_lbs_10_207_0_v1.1.0.pkl); each example also gets the SMPL fit in the world frame
 # (`parameters`). Without it those joints are NaN, `parameters` is empty, and only the 25 OpenPose `_coco`
 # joints (the ones the paper's mixes use) are filled.
 # Every step below is resumable.

@@ -8,12 +8,19 @@ z m, confidence), the first 12 in LSP order rank..lwri). The release has no SMPL
 the SMPL joints of (pose, shape) are placed by PnP against 14 of the OpenPose joints with the shipped intrinsics,
 then scaled about the camera centre by the ratio of the RMS spreads of S and of the same 12 SMPL joints.
 
-`parameters` (the convention of posepile/bodymodels/transform.py) holds that placed fit in the camera frame of
-the example's (crop) camera: type 'smpl', gender 'neutral', pose (72, the root turned by the PnP rotation and then
-by the camera), shape (the betas used), trans (metres) and scale s, such that the example's camera-frame joints are
-    X_cam_mm = 1000 * (s * model(pose, shape, 0)['joints'] + trans) = 1000 * s * model(pose, shape, trans / s),
-i.e. the body is scaled by s about the model origin, then translated; s is the RMS-spread ratio above (a scaled
-body: the joints are s times the fit's, the placed camera distance s times the PnP one).
+The scale uses the first 12 rows of S only (the LSP joints named above, compared with the same 12 SMPL joints);
+the original took the RMS spread of all rows of S against those 12 SMPL joints (docs/fidelity.md has the size
+of the difference). OpenPose joints with confidence 0 are left out of the PnP (the original fitted them at
+(0, 0) px).
+
+`parameters` (the convention of posepile/bodymodels/transform.py) holds that placed fit in the world frame of the
+example's camera (the frame of `world_coords`; the shipped camera has its optical centre at the world origin and
+the rotation cam_rotmat): type 'smpl', gender 'neutral', pose (72, the root turned by the PnP rotation and the
+camera), shape (the betas used), trans (metres) and scale s, such that the world joints are
+    X_world_mm = 1000 * s * model(pose, shape, trans)['joints']
+(NLF's scale convention: the body is scaled by s about the world origin; s is the RMS-spread ratio above, the
+placed camera distance s times the PnP one). posepile.bodymodels.rototranslate(parameters, camera.R,
+camera.t / 1000) gives the fit in the (crop) camera's frame.
 """
 import collections
 import logging
@@ -129,29 +136,31 @@ def camera_parameters(pose, betas, placement, rest_pelvis_mm):
     """The placed fit as a camera-frame parameter dict (scaled convention of the module docstring).
 
     The model's points without translation are Y = J0 + G (Y0 - J0) (J0 the rest pelvis = joint 0 of the
-    untranslated joints, G the root rotation); placed, X = s (R Y + t) = s [J0 + R G (Y0 - J0)] + s (t + (R - I) J0):
-    the root becomes R G and trans = s (t + (R - I) J0), in metres."""
+    untranslated joints, G the root rotation); placed, X = s (R Y + t) = s [J0 + R G (Y0 - J0) + t + (R - I) J0]:
+    the root becomes R G and trans = t + (R - I) J0, in metres (X = s * model(pose', shape, trans))."""
     from scipy.spatial.transform import Rotation
     rot, scale = np.asarray(placement['rot'], np.float64), placement['scale']
     pelvis = np.asarray(rest_pelvis_mm, np.float64) / 1000
     pose = np.array(pose, np.float64)
     pose[:3] = Rotation.from_matrix(rot @ Rotation.from_rotvec(pose[:3]).as_matrix()).as_rotvec()
-    trans = scale * (np.asarray(placement['trans_mm'], np.float64) / 1000 + rot @ pelvis - pelvis)
+    trans = np.asarray(placement['trans_mm'], np.float64) / 1000 + rot @ pelvis - pelvis
     return dict(type='smpl', gender='neutral', pose=pose.astype(np.float32),
                 shape=np.asarray(betas, np.float32), trans=trans.astype(np.float32), scale=float(scale))
 
 
 def move_parameters(params, rotation, translation_m, pelvis_m):
-    """`params` (scaled or not) of a body whose points X are moved rigidly to rotation @ X + translation_m: the root
-    turns by `rotation`, trans' = rotation @ pelvis + translation - (pelvis - trans), exact because the posed pelvis
-    `pelvis_m` (joint 0, metres, in the frame of `params`) is s J0 + trans and stays put relative to the body."""
+    """`params` (scale s, absent = 1) of a body whose points X = s * model(pose, shape, trans) are moved rigidly to
+    rotation @ X + translation_m: the root turns by `rotation`, trans' = (rotation @ pelvis + translation) / s -
+    (pelvis / s - trans), exact because the posed pelvis `pelvis_m` (joint 0, metres, in the frame of `params`)
+    is s (J0 + trans) and stays put relative to the body (no body model needed)."""
     from scipy.spatial.transform import Rotation
     rotation = np.asarray(rotation, np.float64)
     pelvis = np.asarray(pelvis_m, np.float64)
     trans = np.asarray(params['trans'], np.float64)
     pose = np.array(params['pose'], np.float64)
     pose[:3] = Rotation.from_matrix(rotation @ Rotation.from_rotvec(pose[:3]).as_matrix()).as_rotvec()
-    new_trans = rotation @ pelvis + np.asarray(translation_m, np.float64) - (pelvis - trans)
+    scale = float(params.get('scale', 1.0))
+    new_trans = (rotation @ pelvis + np.asarray(translation_m, np.float64)) / scale - (pelvis / scale - trans)
     return {**params, 'pose': pose.astype(np.float32), 'trans': new_trans.astype(np.float32)}
 
 
@@ -182,7 +191,8 @@ def smpl_joints_mm(arrays, model):
 
 
 def prepare_split(split, path, model):
-    """Per image: [dict(row, camera-frame joints mm, cam_rotmat, cam_int, pnp_rms_px, parameters (camera frame))]."""
+    """Per image: [dict(row, camera-frame joints mm, cam_rotmat, cam_int, pnp_rms_px, parameters (in the frame of
+    the shipped camera; moved to the world frame in person_examples))]."""
     from tqdm import tqdm
     arrays = load_annotations(path)
     joints = smpl_joints_mm(arrays, model)
@@ -207,7 +217,7 @@ def prepare_stage(data_root=None):
     paths = annotation_paths(data_root)
     out_path = work_dir(data_root) / 'prepared.pkl'
     model_path = bodymodels.find_model_file('smpl', 'neutral', _model_dir(data_root))
-    fingerprint = pipeline.inputs_fingerprint([*paths.values(), model_path], {'parameters': 1})
+    fingerprint = pipeline.inputs_fingerprint([*paths.values(), model_path], {'parameters': 2})
     stored = fileio.load_pickle(out_path) if out_path.exists() else None
     if stored is None or stored.get('fingerprint') != fingerprint:
         model = bodymodels.load('smpl', 'neutral', model_path)
@@ -292,28 +302,12 @@ def crop_stage(shard=None, n_workers=None, data_root=None):
                                 extreme_perspective=True)
 
 
-def to_camera_frame(examples):
-    """Replace each example's world-frame parameters by those in its (crop) camera's frame (the pelvis, joint 0 of
-    its world joints, gives the rest pelvis exactly: no body model is needed)."""
-    for example in examples:
-        if example.parameters is None:
-            continue
-        camera = example.camera
-        rotation = np.asarray(camera.R, np.float64)
-        example.parameters = move_parameters(
-            example.parameters, rotation, -rotation @ (np.asarray(camera.t, np.float64) / 1000),
-            np.asarray(example.world_coords[0], np.float64) / 1000)
-    return examples
-
-
 def make_dataset(data_root=None):
     """SPEC-SYN: train as TRAIN, test as TEST; 24 SMPL joints in mm, placed by PnP and RMS scaling; `parameters`
-    the scaled SMPL fit in each example's camera frame (module docstring)."""
+    the scaled SMPL fit in the world frame (module docstring)."""
     from posepile.datasets3d import Pose3DDataset
     from posepile.joint_info import JointInfo
     splits = pipeline.examples_by_split(NAME, data_root)
-    for examples in splits.values():
-        to_camera_frame(examples)
     return Pose3DDataset(JointInfo(JOINT_NAMES, JOINT_EDGES), splits[0], None, splits[2])
 
 

@@ -25,6 +25,6 @@ if [[ -n "${POSEPILE_DETECTOR:-}" ]]; then py detect --detector "$POSEPILE_DETEC
 # 4. Crops (boxes with a side < 100 px dropped; extreme_perspective as the original)
 py crop
 
-# 5. The dataset (train TRAIN, test TEST) for get_dataset('spec'); `parameters` = the placed SMPL fit in each
-#    example's crop-camera frame with its scale (joints = scale * model(pose, shape, 0) + trans, metres)
+# 5. The dataset (train TRAIN, test TEST) for get_dataset('spec'); `parameters` = the placed SMPL fit in the
+#    world frame with its scale (joints = scale * model(pose, shape, trans), metres)
 py assemble

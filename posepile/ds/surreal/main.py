@@ -14,9 +14,13 @@ the model's pelvis at the released pelvis: trans = joints3D[pelvis] - J0(betas) 
 pelvis); the original used joints3D[pelvis] minus a fixed per-gender offset (its comment calls this wrong, kept
 for reproducibility), which shifts the body by a shape-dependent J0(betas) - offset. Whether the real SMPL rest
 skeleton J(betas) reproduces joints3D to the millimetre cannot be checked without the licensed model: the
-recipe keeps the released joints3D as the example's joints (mm). Each example's `parameters` holds the fit in its
-(crop) camera's frame (posepile/bodymodels/transform.py), computed at assemble time with the gendered SMPL models
-from $DATA_ROOT/body_models/smpl; without a model, `parameters` is None for that gender (logged).
+recipe keeps the released joints3D as the example's joints (mm), reordered as the original (SMPL joints 1..23, then
+the pelvis: its selected_joints = [*range(1, 24), 0]). Each example's `parameters` holds the fit in the world frame
+of joints3D, the frame of its `world_coords` and of its (mirrored-back, proper) camera
+(posepile/bodymodels/transform.py): posepile.bodymodels.rototranslate(parameters, camera.R, camera.t / 1000) is
+the fit in the camera frame. The translation needs the gendered SMPL models of $DATA_ROOT/body_models/smpl;
+without a model, `parameters` is None for that gender (logged). The original's parametric variant stored trans in
+mm; ours is in metres, as every other recipe.
 """
 import numpy as np
 import scipy.io
@@ -120,8 +124,10 @@ NAME = 'surreal'
 logger = logging.getLogger(__name__)
 SPLITS = {'train': 0, 'val': 1, 'test': 2}
 SELECTION_THRESHOLD_MM = 100
-JOINT_NAMES = ('pelv,lhip,rhip,bell,lkne,rkne,spin,lank,rank,thor,ltoe,rtoe,neck,lcla,rcla,head,lsho,rsho,'
-               'lelb,relb,lwri,rwri,lhan,rhan')
+# SMPL's joints 1..23, then the pelvis (the original's order: selected_joints = [*range(1, 24), 0])
+SMPL_TO_DATASET = [*range(1, 24), 0]
+JOINT_NAMES = ('lhip,rhip,bell,lkne,rkne,spin,lank,rank,thor,ltoe,rtoe,neck,lcla,rcla,head,lsho,rsho,'
+               'lelb,relb,lwri,rwri,lhan,rhan,pelv')
 JOINT_EDGES = ('pelv-bell-spin-thor-neck-head,pelv-lhip-lkne-lank-ltoe,pelv-rhip-rkne-rank-rtoe,'
                'thor-lcla-lsho-lelb-lwri-lhan,thor-rcla-rsho-relb-rwri-rhan')
 
@@ -223,7 +229,8 @@ def make_video_tasks(data_root=None):
             model = models[genders[frame]]
             parameters = None if model is None else world_parameters(genders[frame], poses[frame], betas[frame],
                                                                      joints[frame][0], model)
-            example = Pose3DExample(frame_relpath(clip, frame), joints[frame], masks.to_bbox(rle), camera, mask=rle,
+            example = Pose3DExample(frame_relpath(clip, frame), joints[frame][SMPL_TO_DATASET], masks.to_bbox(rle),
+                                    camera, mask=rle,
                                     scene_name=clip.split('/')[2], parameters=parameters)
             crop = frame_relpath(clip, frame).replace('surreal/frames/', 'surreal_downscaled/', 1)
             people[frame] = [PersonTask(f'{SPLITS[split]}/{clip}/{frame:06d}', example, crop)]
@@ -242,28 +249,13 @@ def video_stage(shard=None, n_workers=None, skip_broken=None, keep_frames=False,
                                  skip_broken=skip_broken, keep_frames=keep_frames)
 
 
-def to_camera_frame(examples, data_root=None):
-    """Replace each example's world-frame SMPL fit by the fit in its (crop) camera's frame (a proper rotation:
-    the frames and cameras are mirrored back)."""
-    from posepile.bodymodels.transform import camera_frame_parameters
-    models = SMPLModels(data_root)
-    for example in examples:
-        if example.parameters is not None:
-            model = models[example.parameters['gender']]
-            example.parameters = None if model is None else camera_frame_parameters(example.parameters,
-                                                                                      example.camera, model)
-    return examples
-
-
 def make_dataset(data_root=None):
     """SURREAL: the official train/val/test folders, adaptive 100 mm per clip, 24 SMPL joints (mm), masks and
     boxes from the part segmentation, frames and cameras mirrored back to a right-handed system, the gendered
-    SMPL fit in each example's camera frame (`parameters`)."""
+    SMPL fit in the world frame (`parameters`)."""
     from posepile.datasets3d import Pose3DDataset
     from posepile.joint_info import JointInfo
     splits = pipeline.examples_by_split(NAME, data_root)
-    for examples in splits.values():
-        to_camera_frame(examples, data_root)
     return Pose3DDataset(JointInfo(JOINT_NAMES, JOINT_EDGES), splits[0], splits[1], splits[2])
 
 

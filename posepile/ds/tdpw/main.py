@@ -1,22 +1,32 @@
 """3DPW: readers of the raw release (sequenceFiles/<split>/<sequence>.pkl, Python-2 pickles) and the recipe.
 
 Each example's `parameters` holds the actor's gendered SMPL fit of that frame (poses (72), betas (first 10),
-trans (m)) in the camera frame of the example's crop camera (posepile/bodymodels/transform.py): the world fit is
-turned into the camera at assemble time with the gendered SMPL models from $DATA_ROOT/body_models/smpl
-(basicModel_f_lbs_10_207_0_v1.0.0.pkl, basicmodel_m_lbs_10_207_0_v1.0.0.pkl, or SMPL_{FEMALE,MALE}.pkl);
-without a model, `parameters` stays None for that gender (logged) and the joints are unaffected.
+trans (m)) as released: in the 3DPW world frame, the frame of the example's `world_coords` (jointPositions) and of
+its camera (cam_poses) (posepile/bodymodels/transform.py). posepile.bodymodels.rototranslate(parameters,
+camera.R, camera.t / 1000) gives the fit in the (crop) camera's frame. No body model is needed to build it.
+
+Joints: the 24 SMPL joints of jointPositions in the original's order, SMPL joints 1..23 then the pelvis
+(DATASET_JOINT_NAMES; SMPL_JOINT_NAMES is the SMPL order that the evaluation and the raw files use).
 """
 import pickle
 from pathlib import Path
 
 import numpy as np
+
+from posepile.joint_info import JointInfo
 from posepile.util.errors import InputError
 
 SPLITS = ('train', 'validation', 'test')
 N_TRACKS_ALL_SPLITS = 87  # (sequence, actor) tracks over the 60 sequences
 SMPL_JOINT_NAMES = ('pelv,lhip,rhip,bell,lkne,rkne,spin,lank,rank,thor,ltoe,rtoe,neck,lcla,rcla,head,lsho,rsho,'
                     'lelb,relb,lwri,rwri,lhan,rhan')
-# hips, knees, ankles, shoulders, elbows, wrists: the joints of the challenge's PCK
+# the dataset's order (as the original): SMPL joints 1..23, then the pelvis
+SMPL_TO_DATASET = [*range(1, 24), 0]
+DATASET_JOINT_NAMES = ','.join(np.array(SMPL_JOINT_NAMES.split(','))[SMPL_TO_DATASET])
+JOINT_EDGES = ('pelv-bell-spin-thor-neck-head,pelv-lhip-lkne-lank-ltoe,pelv-rhip-rkne-rank-rtoe,'
+               'thor-lcla-lsho-lelb-lwri-lhan,thor-rcla-rsho-relb-rwri-rhan')
+JOINT_INFOS = {'make_dataset': JointInfo(DATASET_JOINT_NAMES, JOINT_EDGES)}  # read by posepile.registry
+# hips, knees, ankles, shoulders, elbows, wrists: the joints of the challenge's PCK (SMPL order)
 MAJOR_JOINTS = [1, 2, 4, 5, 7, 8, 16, 17, 18, 19, 20, 21]
 
 
@@ -25,18 +35,56 @@ class TDPWFormatError(InputError):
 
 
 def load_sequence(path):
-    """The sequence pickle as a dict (latin1 decoding of the Python-2 pickles)."""
+    """The sequence pickle as a dict (latin1 decoding of the Python-2 pickles), its arrays checked: cam_poses
+    (N, 4, 4); per actor jointPositions and poses (N, 72), trans (N, 3), poses2d (N, 3, 18), campose_valid (N,),
+    >= 10 betas, a gender. TDPWFormatError (one line naming the file) otherwise, also for an unreadable pickle
+    (a corrupt header can make the unpickler ask for gigabytes: MemoryError)."""
     path = Path(path)
     try:
         with open(path, 'rb') as f:
             data = pickle.load(f, encoding='latin1')
-    except (OSError, pickle.UnpicklingError, EOFError, ValueError) as e:
+    except OSError as e:
         raise TDPWFormatError(f'{path}: cannot read the 3DPW sequence pickle ({e})') from e
+    except Exception as e:  # corrupt pickles raise UnpicklingError, MemoryError, ValueError, KeyError, ...
+        detail = f'{type(e).__name__}: {e}' if str(e) else type(e).__name__
+        raise TDPWFormatError(f'{path}: corrupt 3DPW sequence pickle ({detail})') from None
+    if not isinstance(data, dict):
+        raise TDPWFormatError(f'{path}: a {type(data).__name__}, not the dict of a 3DPW sequence pickle')
     missing = [k for k in ('jointPositions', 'cam_poses', 'campose_valid', 'poses2d', 'poses', 'betas', 'trans',
                            'genders') if k not in data]
     if missing:
         raise TDPWFormatError(f'{path}: missing keys {missing}')
+    _check_shapes(data, path)
     return data
+
+
+def _shape(value):
+    try:
+        return np.shape(np.asarray(value, np.float64))
+    except (ValueError, TypeError):
+        return 'ragged'
+
+
+def _check_shapes(data, path):
+    n_frames = len(np.asarray(data['cam_poses']))
+    if _shape(data['cam_poses']) != (n_frames, 4, 4):
+        raise TDPWFormatError(f'{path}: cam_poses has shape {_shape(data["cam_poses"])}, expected (N, 4, 4)')
+    n_actors = len(data['jointPositions'])
+    per_actor = {'jointPositions': (n_frames, 72), 'poses': (n_frames, 72), 'trans': (n_frames, 3),
+                 'poses2d': (n_frames, 3, 18), 'campose_valid': (n_frames,)}
+    for key in (*per_actor, 'betas', 'genders'):
+        if len(data[key]) != n_actors:
+            raise TDPWFormatError(f'{path}: {key} has {len(data[key])} actors, jointPositions {n_actors}')
+    for actor in range(n_actors):
+        for key, expected in per_actor.items():
+            shape = _shape(data[key][actor])
+            if shape != expected:
+                per_frame = (f'{int(np.prod(shape[1:]))} instead of {int(np.prod(expected[1:]))} values per frame'
+                             if shape != 'ragged' and len(shape) >= 1 and shape[0] == n_frames else
+                             f'shape {shape}, expected {expected}')
+                raise TDPWFormatError(f'{path}: actor {actor} {key} has {per_frame} ({n_frames} frames)')
+        if np.size(np.asarray(data['betas'][actor])) < 10:
+            raise TDPWFormatError(f'{path}: actor {actor} has {np.size(data["betas"][actor])} betas, expected >= 10')
 
 
 def list_sequences(root, split):
@@ -139,9 +187,8 @@ from posepile.preproc import pipeline  # noqa: E402
 NAME = 'tdpw'
 logger = logging.getLogger(__name__)
 SPLIT_IDS = {'train': 0, 'validation': 1, 'test': 2}
-SELECTION_THRESHOLD_MM = 100
 BOX_EXPANSION = 1.15
-MIN_ASSOCIATION_IOU = 0.1
+MIN_ASSOCIATION_IOU = float(np.nextafter(0.1, 1))  # IoU > 0.1 (strict, as the original's parametric builder)
 
 
 def raw_root(data_root=None):
@@ -162,30 +209,24 @@ def frame_camera(data, frame):
                   world_up=-extrinsic[1, :3])
 
 
-def selected_frames(data, actor, split):
-    """Valid frames; in the training split thinned by adaptive selection (a joint moved >= 100 mm)."""
-    from posepile.util.sampling import select_frames
-    frames = np.flatnonzero(valid_frames(data, actor))
-    if split != 'train' or len(frames) == 0:
-        return frames
-    joints = np.asarray(data['jointPositions'][actor], np.float64).reshape(-1, 24, 3)[frames] * 1000
-    return frames[select_frames(joints, SELECTION_THRESHOLD_MM)]
-
-
 def make_crop_tasks(data_root=None, detections=None):
+    """(tasks, stats): one crop task per valid (frame, actor). With `detections` ({relpath: (D, 5)}), as the
+    original's parametric builder: each frame's actors are Hungarian-matched to its detections (IoU > 0.1 with
+    the projected-joint box x1.15), the detection box is used, and actors without a match are left out."""
     from posepile.datasets3d import Pose3DExample
     from posepile.preproc.association import associate_boxes
     from posepile.util import boxes
     root = raw_root(data_root)
     tasks = []
-    stats = {'people': 0, 'matched_to_detection': 0}
+    stats = {'people': 0, 'matched_to_detection': 0, 'dropped_unmatched': 0}
     for split in SPLITS:
         if not (root / 'sequenceFiles' / split).is_dir():
             continue
         for sequence in list_sequences(root, split):
             data = load_sequence(root / 'sequenceFiles' / split / f'{sequence}.pkl')
             n_actors = len(data['jointPositions'])
-            wanted = {a: set(selected_frames(data, a, split).tolist()) for a in range(n_actors)}
+            # every valid frame, no thinning (neither of the original's builders samples 3DPW)
+            wanted = {a: set(np.flatnonzero(valid_frames(data, a)).tolist()) for a in range(n_actors)}
             for frame in sorted(set().union(*wanted.values())):
                 relpath = image_relpath(sequence, frame)
                 if not (root.parent / relpath).exists():
@@ -202,10 +243,13 @@ def make_crop_tasks(data_root=None, detections=None):
                         continue
                     stats['people'] += 1
                     box = gt_boxes[actor]
-                    if matches[actor] >= 0:
+                    if detections is not None:
+                        if matches[actor] < 0:
+                            stats['dropped_unmatched'] += 1
+                            continue
                         box = detections[relpath][matches[actor], :4]
                         stats['matched_to_detection'] += 1
-                    example = Pose3DExample(relpath, world[actor], box, camera, scene_name=sequence,
+                    example = Pose3DExample(relpath, world[actor][SMPL_TO_DATASET], box, camera, scene_name=sequence,
                                             parameters=world_parameters(data, actor, frame))
                     crop = f'tdpw_downscaled/{sequence}/image_{frame:05d}_{actor}.jpg'
                     tasks.append((f'{SPLIT_IDS[split]}/{sequence}/{actor}/{frame:05d}', example, crop))
@@ -241,40 +285,13 @@ def body_model_dir(data_root=None):
     return raw_root(data_root).parent / 'body_models'
 
 
-def to_camera_frame(examples, data_root=None):
-    """Replace each example's world-frame SMPL fit by the fit in its (crop) camera's frame; None (logged once
-    per gender) when the gendered SMPL model is not installed."""
-    from posepile import bodymodels
-    from posepile.bodymodels.transform import camera_frame_parameters
-    models = {}
-    for example in examples:
-        if example.parameters is None:
-            continue
-        gender = example.parameters['gender']
-        if gender not in models:
-            try:
-                models[gender] = bodymodels.load('smpl', gender, body_model_dir(data_root))
-            except bodymodels.BodyModelNotFoundError as e:
-                logger.warning('no SMPL parameters for the %s actors: %s', gender, e)
-                models[gender] = None
-        model = models[gender]
-        example.parameters = None if model is None else camera_frame_parameters(example.parameters, example.camera,
-                                                                                  model)
-    return examples
-
-
 def make_dataset(data_root=None):
-    """3DPW with the 24 SMPL joints (mm): the train, validation and test splits as released; training
-    frames thinned by adaptive selection; boxes from associated detections where available; the gendered
-    SMPL fit in each example's camera frame (`parameters`)."""
+    """3DPW with the 24 SMPL joints (mm, pelvis last): every valid frame of the train, validation and test
+    splits as released; with detections, only the actors matched to one, with its box; the gendered SMPL fit in
+    the world frame (`parameters`)."""
     from posepile.datasets3d import Pose3DDataset
-    from posepile.joint_info import JointInfo
     splits = pipeline.examples_by_split(NAME, data_root)
-    for examples in splits.values():
-        to_camera_frame(examples, data_root)
-    edges = ('pelv-bell-spin-thor-neck-head,pelv-lhip-lkne-lank-ltoe,pelv-rhip-rkne-rank-rtoe,'
-             'thor-lcla-lsho-lelb-lwri-lhan,thor-rcla-rsho-relb-rwri-rhan')
-    return Pose3DDataset(JointInfo(SMPL_JOINT_NAMES, edges), splits[0], splits[1], splits[2])
+    return Pose3DDataset(JOINT_INFOS['make_dataset'], splits[0], splits[1], splits[2])
 
 
 def assemble(data_root=None):
