@@ -112,17 +112,124 @@ def test_malformed_annotation_names_the_file(tmp_path):
         jta.load_poses(path)
 
 
-def test_detections_are_associated_by_the_hungarian_rule():
-    from posepile.datasets3d import Pose3DExample
-    from posepile.preproc.video_stage import BoxRule, PersonTask, choose_boxes
-    rule = BoxRule(**jta.DETECTION_RULE)
+def test_match_detections_assigns_first_and_filters_after():
     gt = [[100, 100, 80, 200], [400, 120, 90, 220], [900, 100, 60, 150]]
-    people = [PersonTask(str(i), Pose3DExample('x.jpg', np.zeros((22, 3)), box, jta.make_camera()), 'c.jpg')
-              for i, box in enumerate(gt)]
     detections = np.array([[395, 110, 100, 240, 0.9],  # person 1
                            [95, 95, 90, 215, 0.8],  # person 0
-                           [850, 60, 160, 240, 0.9]], np.float32)  # person 2, but area > 2x: not allowed
-    chosen = choose_boxes(people, detections, rule)
-    np.testing.assert_allclose(chosen[0], detections[1, :4])
-    np.testing.assert_allclose(chosen[1], detections[0, :4])
-    assert chosen[2] is None  # unmatched people are dropped, as the original
+                           [850, 60, 160, 240, 0.9]], np.float32)  # person 2, but area > 2x: not kept
+    matched = dict(jta.match_detections(gt, detections))
+    assert sorted(matched) == [0, 1]
+    np.testing.assert_allclose(matched[0], detections[1, :4])
+    np.testing.assert_allclose(matched[1], detections[0, :4])
+    # a detection whose longer side is 100 px is not kept, even at IoU 1
+    assert jta.match_detections([[0, 0, 100, 60]], [[0, 0, 100, 60, 1]]) == []
+    # the assignment comes first: person 0's best detection is taken by the assignment for the pair of higher
+    # summed IoU, and the filter then drops person 1's (area > 2x) instead of falling back to another pairing
+    gt = [[0, 0, 100, 200], [0, 0, 60, 120]]
+    detections = [[0, 0, 60, 130, 1], [0, 0, 110, 200, 1]]
+    assert [i for i, _ in jta.match_detections(gt, detections)] == [0, 1]
+
+
+def _iou(a, b):
+    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
+    x2, y2 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def _gt_detector_boxes(coords_of_frame):
+    """The `gt:1.0` detector restated: per person the box of all annotated joints in front of the camera,
+    clipped to the 1920x1080 image."""
+    result = []
+    for pose in coords_of_frame:
+        with np.errstate(invalid='ignore'):
+            front = pose[np.isfinite(pose[:, 2]) & (pose[:, 2] > 0)]
+        if len(front) == 0:
+            continue
+        u, v = fake.F * front[:, 0] / front[:, 2] + fake.CX, fake.F * front[:, 1] / front[:, 2] + fake.CY
+        x1, x2 = np.clip([u.min(), u.max()], 0, 1920)
+        y1, y2 = np.clip([v.min(), v.max()], 0, 1080)
+        if x2 > x1 and y2 > y1:
+            result.append([x1, y1, x2 - x1, y2 - y1])
+    return result
+
+
+def _expected_with_detector(data, order):
+    """({(frame, person id): detection box}, {(frame, person id): the sampler chose it}) by the original's JTA
+    rule ('match first': Hungarian over the people with a visible box, IoU > 0.1, det area < 2x the visible box,
+    det longer side > 100, then >= 5 valid joints, then the 100 mm sampler per person) or by the old order
+    ('select first': >= 5 valid joints and a visible box longer side > 100, the sampler, then the matching among
+    the selected people of each frame)."""
+    from scipy.optimize import linear_sum_assignment
+    coords, occluded = data['coords'], data['occluded']
+    z = coords[..., 2]
+    u, v = fake.F * coords[..., 0] / z + fake.CX, fake.F * coords[..., 1] / z + fake.CY
+    with np.errstate(invalid='ignore'):
+        valid = (z > 0) & (u >= 0) & (u < 1920) & (v >= 0) & (v < 1080) & ~occluded & np.isfinite(z)
+
+    def visible_box(f, p):
+        ok = valid[f, p]
+        return [u[f, p][ok].min(), v[f, p][ok].min(), np.ptp(u[f, p][ok]), np.ptp(v[f, p][ok])] if ok.any() else None
+
+    def matches(f, people):
+        gts = [(p, visible_box(f, p)) for p in people]
+        gts = [(p, box) for p, box in gts if box is not None and box[2] > 0]
+        dets = _gt_detector_boxes(coords[f])
+        if not gts or not dets:
+            return {}
+        ious = np.array([[_iou(g, d) for d in dets] for _, g in gts])
+        result = {}
+        for i, j in zip(*linear_sum_assignment(-ious)):
+            d, g = dets[j], gts[i][1]
+            if ious[i, j] > 0.1 and d[2] * d[3] < 2 * g[2] * g[3] and max(d[2], d[3]) > 100:
+                result[gts[i][0]] = d
+        return result
+
+    n_frames, n_people = coords.shape[:2]
+    keys = {}
+    for p, pid in enumerate(data['person_ids']):
+        if order == 'match first':
+            eligible = [(f, matches(f, range(n_people))[p]) for f in range(n_frames)
+                        if p in matches(f, range(n_people)) and valid[f, p].sum() >= 5]
+        else:
+            eligible = [(f, None) for f in range(n_frames) if valid[f, p].sum() >= 5
+                        and max(visible_box(f, p)[2:]) > 100]
+        if eligible:
+            frames = np.array([f for f, _ in eligible])
+            for i in select_frames(coords[frames, p], 100):
+                keys[(int(frames[i]), int(pid))] = eligible[i][1]
+    selected = dict(keys)
+    if order == 'select first':
+        person_index = {int(pid): p for p, pid in enumerate(data['person_ids'])}
+        kept = {}
+        for f in {f for f, _ in keys}:
+            people = [person_index[pid] for g, pid in keys if g == f]
+            for p, box in matches(f, people).items():
+                kept[(f, int(data['person_ids'][p]))] = box
+        keys = kept
+    return keys, selected
+
+
+def test_jta_recipe_with_a_detector_matches_first_and_selects_after(data_root):
+    written = fake.write_fake_release(data_root / 'jta', splits=('train',))
+    env = dict(os.environ, DATA_ROOT=str(data_root), OMP_NUM_THREADS='1', POSEPILE_DETECTOR='gt:1.0')
+    env.pop('POSEPILE_CACHE_DIR', None)
+    result = subprocess.run(['bash', str(REPO / 'posepile/ds/jta/main.sh')], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    from posepile.storage.annotations import load_dataset
+    dataset = load_dataset(data_root / 'cache' / 'jta.posepile')
+    expected, _ = _expected_with_detector(written['train'], 'match first')
+    select_first, sampled_first = _expected_with_detector(written['train'], 'select first')
+    got = {(int(Path(e.image_path).stem[:6]), int(Path(e.image_path).stem[7:])): e for e in dataset.examples[0]}
+    assert set(got) == set(expected) and len(got) == len(dataset.examples[0])
+    # frame 0 of person 7 is selected by a sampler run first, but unmatched (the whole-body detection is > 2x
+    # its visible box): it suppressed the matchable frames after it, which matching first keeps
+    assert (0, 7) in sampled_first and (0, 7) not in select_first and (0, 7) not in expected
+    assert {f for f, pid in expected if pid == 7} - {f for f, pid in select_first if pid == 7}
+    assert len(expected) > len(select_first)
+    from posepile.preproc.cropping import plan_crop
+    for key, example in got.items():  # the box is the matched detection, carried into the crop
+        camera = jta.make_camera(world_up=example.camera.world_up)
+        _, crop_box, _ = plan_crop(camera, np.asarray(expected[key], np.float64), (1080, 1920))
+        np.testing.assert_allclose(example.bbox, crop_box, atol=0.05)

@@ -2,6 +2,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -16,24 +17,38 @@ BODY_42 = ('pelv,lhip,rhip,bell,lkne,rkne,spin,lank,rank,thor,ltoe,rtoe,neck,lcl
            'lthu,lmiddle,rthu,rmiddle').split(',')
 
 
-def expected_views(release):
-    """{split: [(crop relpath, person)]}: per subject the frames the original's sampler keeps (100 mm, buffer 100,
-    on the 127 joints in mm) x static cameras whose box has both sides >= 100 px."""
+def _selected_people(release, seq, subject, frames_rule):
+    """The subject's people in the frames of `frames_rule` ('first camera images' as the original, or 'fits'),
+    thinned by the original's sampler (100 mm, buffer 100, on the 127 joints in mm)."""
     from posepile.util.sampling import select_frames
+    first_camera = min(i['camera'] for i in release['images'] if i['seq'] == seq)
+    imaged = {i['frame'] for i in release['images'] if i['seq'] == seq and i['camera'] == first_camera}
+    people = sorted((p for p in release['people'] if p['seq'] == seq and p['subject'] == subject
+                     and (frames_rule == 'fits' or p['frame'] in imaged)), key=lambda p: p['frame'])
+    chosen = select_frames(np.stack([p['joints_m'] * 1000 for p in people]), 100, buffer_size=100,
+                           check_validity=True, nan_unchanged=True)
+    return [people[i] for i in chosen]
+
+
+def expected_views(release, frames_rule='first camera images'):
+    """{split: [(crop relpath, person, image)]}: per subject the frames the original's sampler keeps x static
+    cameras with an image of that frame whose box has both sides >= 100 px."""
     result = {'train': [], 'val': []}
     for seq, spec in fake.SEQUENCES.items():
         for subject in spec['subjects']:
-            people = sorted((p for p in release['people'] if p['seq'] == seq and p['subject'] == subject),
-                            key=lambda p: p['frame'])
-            chosen = select_frames(np.stack([p['joints_m'] * 1000 for p in people]), 100, buffer_size=100,
-                                   check_validity=True, nan_unchanged=True)
-            for person in (people[i] for i in chosen):
+            for person in _selected_people(release, seq, subject, frames_rule):
                 for image in release['images']:
                     if (image['seq'], image['frame']) == (seq, person['frame']) and image['static'] \
                             and not image['small']:
                         relpath = image['relpath'].replace('rich/', 'rich_downscaled/', 1)[:-4] + f'_{subject:03d}.jpg'
                         result[spec['phase']].append((relpath, person, image))
     return result
+
+
+def _rototranslate(parameters, R, t_m, model):
+    """Parameters in the camera frame X_cam = R (X - t): posepile.bodymodels.rototranslate."""
+    from posepile import bodymodels
+    return bodymodels.rototranslate(parameters, R, t_m, model=model)
 
 
 def run_recipe(data_root):
@@ -62,14 +77,23 @@ def test_rich_recipe_on_fake_release(data_root):
     from posepile.bodymodels.transform import parameter_joints_mm
     from posepile.ds.rich import main as rich
     from posepile.storage.annotations import load_dataset
+    from posepile.util import boxes, masks
     release = fake.write_fake_release(data_root)
     result = run_recipe(data_root)
     assert 'camera 3 skipped: it moves' in result.stderr
+    # the two fits without an image are not iterated, so no selected frame lacks its image
+    assert 'missing image 0' in result.stderr and 'fit frames without a first-camera image 2' in result.stderr
     dataset = load_dataset(data_root / 'cache' / 'rich.posepile')
     body = load_dataset(data_root / 'cache' / 'rich_body.posepile')
     expected = expected_views(release)
     # train: P0, P1, P2 of 5 frames x 3 static cameras; val: 3 + 2 frames x 2 cameras (camera 1's boxes < 100 px)
     assert (len(expected['train']), len(expected['val'])) == (9, 10)
+    # a sampler over the fit frames takes the image-less frames 12 (P1) and 5 (P2) as references and loses the
+    # imaged P1 of frame 20 (train, 3 views) and P2 of frame 20 (val subject 3, 2 views)
+    over_fits = expected_views(release, 'fits')
+    assert (len(over_fits['train']), len(over_fits['val'])) == (6, 8)
+    assert sum(p['frame'] in (5, 12) for s, spec in fake.SEQUENCES.items() for subject in spec['subjects']
+               for p in _selected_people(release, s, subject, 'fits')) == 2
     for split, index in (('train', 0), ('val', 1)):
         assert sorted(ex.image_path for ex in dataset.examples[index]) == sorted(r for r, _, _ in expected[split])
         assert sorted(ex.image_path for ex in body.examples[index]) == sorted(r for r, _, _ in expected[split])
@@ -77,7 +101,7 @@ def test_rich_recipe_on_fake_release(data_root):
 
     truth = {r: (person, image) for views in expected.values() for r, person, image in views}
     models = {g: bodymodels.load('smplx', g, data_root / 'body_models') for g in ('male', 'female')}
-    errors, param_errors = [], []
+    errors, param_errors, mask_coverage = [], [], []
     body_examples = {ex.image_path: ex for ex in [*body.examples[0], *body.examples[1]]}
     for example in [*dataset.examples[0], *dataset.examples[1]]:
         person, image = truth[example.image_path]
@@ -89,9 +113,28 @@ def test_rich_recipe_on_fake_release(data_root):
         assert params['type'] == 'smplx' and params['gender'] == person['gender'] and len(params['pose']) == 165
         np.testing.assert_allclose(params['pose'][3:], person['pose'][3:], atol=1e-5)  # hands from PCA + mean
         np.testing.assert_allclose(params['expression'], person['fit']['expression'][0], atol=1e-6)
-        camera_joints = parameter_joints_mm(params, models[person['gender']])
-        param_errors.append(np.linalg.norm(
-            camera_joints - example.camera.world_to_camera(example.world_coords[:55]), axis=-1).max())
+        model = models[person['gender']]
+        # world frame: the stored fit gives the world joints; rototranslated by the example's camera, the
+        # camera-frame joints
+        np.testing.assert_allclose(parameter_joints_mm(params, model), example.world_coords[:55], atol=0.1)
+        camera_params = _rototranslate(params, example.camera.R, np.asarray(example.camera.t) / 1000, model)
+        param_errors.append(np.linalg.norm(parameter_joints_mm(camera_params, model)
+                                           - example.camera.world_to_camera(example.world_coords[:55]), axis=-1).max())
+        # the person mask: a crop-sized RLE covering most of the subject's in-crop skeleton joints and little of
+        # the crop outside the subject's joint box
+        assert example.mask is not None and body_examples[example.image_path].mask == example.mask
+        mask = masks.decode(example.mask)
+        crop = cv2.imread(str(data_root / example.image_path))
+        assert mask.shape == crop.shape[:2]
+        skeleton = np.round(example.camera.world_to_image(example.world_coords[:25])).astype(int)
+        inside = np.all((skeleton >= 0) & (skeleton < [mask.shape[1], mask.shape[0]]), axis=1)
+        assert inside.sum() >= 10
+        mask_coverage.append(mask[skeleton[inside, 1], skeleton[inside, 0]].mean())
+        x, y, w, h = boxes.expand(boxes.bb_of_points(example.camera.world_to_image(example.world_coords)), 1.2)
+        person_region = np.zeros_like(mask)
+        person_region[max(0, int(y)):int(y + h), max(0, int(x)):int(x + w)] = True
+        assert mask.sum() > 0 and (mask & ~person_region).sum() < 0.2 * mask.sum()
+        assert mask.sum() < 0.9 * example.bbox[2] * example.bbox[3]  # a segmentation, not the box
         projected = example.camera.world_to_image(example.world_coords)
         assert min(example.bbox[2:]) > 50
         raw = image['pixels'][person['subject']]  # dots are drawn only 13+ px inside the raw image
@@ -101,7 +144,8 @@ def test_rich_recipe_on_fake_release(data_root):
                                      if (p['seq'], p['frame']) == (person['seq'], person['frame'])])
         radius = max(3, int(round(2 * example.camera.intrinsic_matrix[0, 0] / fake.FOCAL_PX)))
         errors += dot_errors(data_root / example.image_path, projected, radius, neighbours=neighbours)
-    assert max(param_errors) < 0.1, max(param_errors)
+    assert max(param_errors) < 0.1, max(param_errors)  # mm
+    assert np.mean(mask_coverage) > 0.8 and min(mask_coverage) > 0.5, mask_coverage
     assert len(errors) > 19 * 10
     assert np.median(errors) < 0.5 and np.max(errors) < 1.0, (np.median(errors), np.max(errors))
 
@@ -159,3 +203,23 @@ def test_malformed_fit_and_unknown_gender(written, tmp_path):
         load_fit(path)
     with pytest.raises(RICHFormatError, match='subject 9 is not in the gender table'):
         subject_gender(9, 'Gym_009_pushup')
+
+
+@pytest.mark.realdata
+def test_real_toolkit_subjects_are_in_the_gender_table(realdata):
+    """Every subject of the official toolkit's train and val sequence lists (rich_toolkit resource/meta) parses
+    from its sequence name and has the toolkit's gender in the recipe's table (the original raised on others)."""
+    from posepile.ds.rich.main import parse_sequence_name, subject_gender
+    from tests.conftest import realdata_file
+    n_checked = 0
+    for split, n_sequences in (('train', 62), ('val', 28)):
+        lines = realdata_file(realdata, f'rich/toolkit_resource/meta/{split}.txt').read_text().splitlines()
+        header = lines[0].split('\t')
+        rows = [dict(zip(header, line.split('\t'))) for line in lines[1:] if line.strip()]
+        assert len({row['sequence_name'] for row in rows}) == n_sequences
+        for row in rows:
+            setup, subjects = parse_sequence_name(row['sequence_name'])
+            assert setup == row['capture_name'] and int(row['id']) in subjects
+            assert subject_gender(int(row['id']), row['sequence_name']) == row['gender']
+            n_checked += 1
+    assert n_checked == 92  # sequence x subject rows

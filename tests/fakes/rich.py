@@ -6,6 +6,12 @@ calibration file); 5 frames with poses P0, P0 + 1 mm, P1, P0 again, P2.
 val/Pavallion_003_018_tossball (subjects 3, male, and 18, female; BMP images): cameras 0, 1, 2, camera 1 with a
 60 px focal length (boxes under 100 px); 3 frames, subject 18 has no fit in the middle one.
 Images are 1280x960 grey with a bright dot at every projected joint of every person (127 SMPL-X joints).
+
+Fits without images (`fit_only`): train frame 12 (pose P1) and val frame 5 (subject 3, pose P2) have a fit but
+no image in any camera. The original iterates the image frames of the first camera and loads fits for those
+only (parity review, rich (e)); whether the real release has such fits is not known (the parity review's
+hypothesis: images subsampled relative to the fits). A sampler running over the fit frames would take P1 at
+frame 12 as its reference and then drop the imaged P1 of frame 20.
 """
 import pickle
 from pathlib import Path
@@ -27,10 +33,11 @@ VERTEX_JOINTS = [9120, 9929, 9448, 616, 6, 5770, 5780, 8846, 8463, 8474, 8635,
                  5361, 4933, 5058, 5169, 5286, 8079, 7669, 7794, 7905, 8022]
 SEQUENCES = {
     'ParkingLot1_002_burpee3': dict(phase='train', ext='.png', cameras={0: -25.0, 1: 10.0, 2: 40.0, 3: None},
-                                    subjects={2: ('male', (0, 0.001, 1, 0, 2), 0.0)}, small=()),
+                                    subjects={2: ('male', (0, 0.001, 1, 0, 2), 0.0)}, small=(),
+                                    fit_only={2: {12: 1}}),
     'Pavallion_003_018_tossball': dict(phase='val', ext='.bmp', cameras={0: -15.0, 1: 0.0, 2: 20.0},
                                        subjects={3: ('male', (0, 1, 2), -0.5), 18: ('female', (0, None, 1), 0.5)},
-                                       small=(1,)),
+                                       small=(1,), fit_only={3: {5: 2}}),
 }
 GENDER_SEEDS = {'male': 1, 'female': 2}
 
@@ -100,7 +107,8 @@ def render(pixels, sigma=2.0):
 def write_fake_release(data_root, seed=0):
     """Write the release under data_root/rich and toy SMPL-X models under data_root/body_models.
 
-    Returns dict(people=[dict(seq, phase, subject, gender, frame, joints_m (127, 3), pose (165,) full, fit)],
+    Returns dict(people=[dict(seq, phase, subject, gender, frame, joints_m (127, 3), pose (165,) full, fit)]
+    (fit-only frames included),
     images=[dict(relpath (.jpg, after conversion), seq, frame, camera, static, small, pixels {subject: (127, 2)})],
     cameras={(setup, camera): (centre m, R, K)}).
     """
@@ -132,7 +140,8 @@ def write_fake_release(data_root, seed=0):
         for subject, (gender, keys, x_offset) in spec['subjects'].items():
             model, arrays = models[gender]
             key_fits = [make_fit(rng, arrays, x_offset) for _ in range(3)]
-            for frame, key in zip(frames, keys):
+            fit_frames = [*zip(frames, keys), *spec['fit_only'].get(subject, {}).items()]
+            for frame, key in fit_frames:
                 if key is None:
                     continue
                 fit = {k: v + np.float32(key % 1) for k, v in key_fits[int(key)].items()}
@@ -141,7 +150,8 @@ def write_fake_release(data_root, seed=0):
                 with open(path, 'wb') as f:
                     pickle.dump(fit, f, protocol=2)
                 joints_m, pose = smplx_127_joints_m(model, arrays, fit)
-                world[frame][subject] = joints_m * 1000
+                if frame in world:
+                    world[frame][subject] = joints_m * 1000
                 result['people'].append(dict(seq=seq, phase=spec['phase'], subject=subject, gender=gender,
                                              frame=frame, joints_m=joints_m, pose=pose, fit=fit))
         for frame in frames:

@@ -8,6 +8,17 @@ Raw layout under $DATA_ROOT/jta (as the official JTA-Dataset download unpacks):
 The world frame is the camera frame (the original's choice): intrinsics f = 1167 px, c = (960, 540), no
 distortion; the world up of each frame is the geometric median of the people's ankle-midpoint -> neck
 directions. Joints without a row are NaN (the original left them as uninitialised memory).
+
+Selection. A joint is valid when annotated, not occluded and projecting into the 1920x1080 frame; a person's
+visible box is the box of its valid joints.
+- With a detector (the original's rule; the `detect` stage writes posepile_work/detections/<split>/<seq>.pkl):
+  per frame, the people whose visible box has a positive width are Hungarian-assigned to the frame's detections
+  on IoU; a pair counts when IoU > 0.1, the detection's area < 2x the visible box's and its longer side > 100 px.
+  Only for those matched people with >= 5 valid joints does the person's adaptive sampler (100 mm, buffer 1)
+  run; the detection is the example's box. A frame a person is not matched in never becomes its reference.
+- Without a detector (ours; the original always had detections): the people with >= 5 valid joints and a
+  visible box whose longer side exceeds 100 px (the detection-side rule moved to the visible box), then the
+  sampler per person; the visible box is the example's box.
 """
 import logging
 from pathlib import Path
@@ -30,8 +41,10 @@ INTRINSICS = ((1167.0, 0.0, 960.0), (0.0, 1167.0, 540.0), (0.0, 0.0, 1.0))
 SPLITS = {'train': 0, 'val': 1, 'test': 2}
 SELECTION_THRESHOLD_MM = 100
 MIN_VALID_JOINTS = 5
-MIN_BOX_MAX_SIDE_PX = 100  # the original's "detection max side > 100", applied to the visible-joint box
-DETECTION_RULE = dict(kind='hungarian', min_iou=0.1, max_area_ratio=2.0, fallback_to_gt=False)
+MIN_BOX_MAX_SIDE_PX = 100  # the original's "detection max side > 100" (on the visible box without a detector)
+MIN_DETECTION_IOU = 0.1  # a pair counts when IoU > 0.1 (strictly), ...
+MAX_DETECTION_AREA_RATIO = 2.0  # ... the detection's area < 2x the visible box's, ...
+MIN_DETECTION_MAX_SIDE_PX = 100  # ... and the detection's longer side > 100 px
 _NECK, _RANK, _LANK = 2, 18, 21
 
 
@@ -128,6 +141,74 @@ def visible_joints(camera_coords, occluded, camera):
     return in_frame & ~occluded & np.all(np.isfinite(camera_coords), axis=-1), pixels
 
 
+def visible_boxes(valid, pixels):
+    """(..., 4) [x, y, w, h] px of the valid joints of each person (NaN without a valid joint)."""
+    any_valid = valid.any(axis=-1)[..., None]
+    low = np.where(any_valid, np.min(np.where(valid[..., None], pixels, np.inf), axis=-2), np.nan)
+    high = np.where(any_valid, np.max(np.where(valid[..., None], pixels, -np.inf), axis=-2), np.nan)
+    return np.concatenate([low, high - low], axis=-1)
+
+
+def candidate_frames(coords, occluded):
+    """Frames with at least one person whose visible box has a positive width (the frames the original matched
+    detections in; the detect stage detects only there)."""
+    valid, pixels = visible_joints(coords, occluded, make_camera())
+    widths = visible_boxes(valid, pixels)[..., 2]
+    with np.errstate(invalid='ignore'):
+        return np.flatnonzero(np.any(widths > 0, axis=1))
+
+
+def match_detections(gt_boxes, detections):
+    """[(index into gt_boxes, detection (4,))] of the original's JTA rule: one Hungarian assignment on IoU over
+    all the frame's people (gt_boxes (G, 4), visible boxes of positive width) and detections (D, 4|5); a pair is
+    kept when IoU > 0.1, the detection's area < 2x the person's box and its longer side > 100 px (the filters
+    apply after the assignment, as the original)."""
+    from scipy.optimize import linear_sum_assignment
+
+    from posepile.util import boxes
+    gt_boxes = np.asarray(gt_boxes, np.float64).reshape(-1, 4)
+    detections = np.asarray(detections, np.float64)
+    detections = detections.reshape(-1, detections.shape[-1] if detections.size else 5)[:, :4]
+    if len(gt_boxes) == 0 or len(detections) == 0:
+        return []
+    ious = np.nan_to_num(boxes.iou_matrix(gt_boxes, detections))
+    result = []
+    for i, j in zip(*linear_sum_assignment(-ious)):
+        detection, gt = detections[j], gt_boxes[i]
+        if (ious[i, j] > MIN_DETECTION_IOU and detection[2] * detection[3] < MAX_DETECTION_AREA_RATIO * gt[2] * gt[3]
+                and max(detection[2], detection[3]) > MIN_DETECTION_MAX_SIDE_PX):
+            result.append((int(i), detection.astype(np.float32)))
+    return result
+
+
+def select_people_with_detections(coords, occluded, detections):
+    """{frame: [(person index, detection box)]} of one sequence, the original's order: per frame, match the
+    people with a visible box to the detections ({frame: (N, 5)}), then, for the matched people with >= 5
+    valid joints, the adaptive sampler (100 mm, buffer 1) per person over those frames only."""
+    from posepile.util.sampling import select_frames
+    valid, pixels = visible_joints(coords, occluded, make_camera())
+    gt_boxes = visible_boxes(valid, pixels)
+    n_valid = valid.sum(axis=-1)
+    eligible = {person: [] for person in range(coords.shape[1])}
+    for frame in range(coords.shape[0]):
+        with np.errstate(invalid='ignore'):
+            people = np.flatnonzero(gt_boxes[frame, :, 2] > 0)
+        frame_detections = detections.get(frame)
+        if len(people) == 0 or frame_detections is None or len(frame_detections) == 0:
+            continue
+        for i, box in match_detections(gt_boxes[frame, people], frame_detections):
+            if n_valid[frame, people[i]] >= MIN_VALID_JOINTS:
+                eligible[int(people[i])].append((frame, box))
+    selected = {}
+    for person, frames_and_boxes in eligible.items():
+        if not frames_and_boxes:
+            continue
+        frames = np.array([f for f, _ in frames_and_boxes])
+        for i in select_frames(coords[frames, person], SELECTION_THRESHOLD_MM):
+            selected.setdefault(int(frames[i]), []).append((person, frames_and_boxes[i][1]))
+    return selected
+
+
 def select_people(coords, occluded):
     """{frame: [person index]} of one sequence: >= 5 valid joints, visible-joint box with max side > 100 px,
     then the adaptive sampler (100 mm, buffer 1) per person id over its eligible frames."""
@@ -162,8 +243,75 @@ def sequences(root):
     return result
 
 
-def make_video_tasks(data_root=None):
-    """One VideoTask per sequence: the selected people with their visible-joint boxes and per-frame cameras."""
+def detections_path(split, name, data_root=None):
+    return work_dir(data_root) / 'detections' / split / f'{name}.pkl'
+
+
+def ground_truth_detections(coords, frames, detector):
+    """{frame: (N, 5)} boxes of the `gt[:EXPANSION]` detector (a GroundTruthDetector): per person, the box of all
+    annotated joints in front of the camera (occluded ones too) expanded about its centre, clipped to the image,
+    score 1."""
+    from posepile.util import boxes
+    camera = make_camera()
+    result = {}
+    for frame in frames:
+        points = coords[frame].copy()
+        with np.errstate(invalid='ignore'):
+            points[~(points[..., 2] > 0)] = np.nan
+        pixels = camera.camera_to_image(points.reshape(-1, 3)).reshape(points.shape[:-1] + (2,))
+        found = []
+        for detection in detector.detect_from_joints(pixels):
+            box = boxes.intersection(detection[:4], boxes.full_box((IMAGE_SIZE[1], IMAGE_SIZE[0])))
+            if box[2] > 0 and box[3] > 0:
+                found.append([*box, detection[4]])
+        result[int(frame)] = np.asarray(found, np.float32).reshape(-1, 5)
+    return result
+
+
+@pipeline.cli_options(pipeline.DETECTOR_OPTION)
+def detect_stage(detector_spec=None, shard=None, data_root=None):
+    """Person detections in the frames with a visible person, one file per sequence (resumable; redone when the
+    detector changes). `gt[:EXPANSION]` makes boxes from the annotated joints (tests, no video decoding)."""
+    from posepile.preproc.detection import GroundTruthDetector, make_detector
+    from posepile.util import fileio
+    from posepile.util.parallel import parse_shard, shard_items
+    from posepile.util.video import iter_frames
+    detector_spec = pipeline.configured_detector(detector_spec)
+    if not detector_spec:
+        logger.info('no detector configured (--detector or $POSEPILE_DETECTOR): nothing to detect')
+        return
+    root = raw_root(data_root)
+    index, count = parse_shard(shard)
+    detector = None
+    for split, name in shard_items(sequences(root), index, count):
+        out_path = detections_path(split, name, data_root)
+        if out_path.exists() and fileio.load_pickle(out_path).get('detector') == detector_spec:
+            continue
+        coords, occluded, _ = load_poses(root / 'annotations' / split / f'{name}.json')
+        frames = candidate_frames(coords, occluded)
+        detector = detector or make_detector(detector_spec)
+        if isinstance(detector, GroundTruthDetector):
+            detections = ground_truth_detections(coords, frames, detector)
+        else:
+            video = root / 'videos' / split / f'{name}.mp4'
+            detections = {int(i): detector.detect(frame) for i, frame in iter_frames(video, frames.tolist())}
+        fileio.save_pickle({'detector': detector_spec, 'frames': detections}, out_path)
+        logger.info('%s/%s: detections in %d frames', split, name, len(detections))
+
+
+def load_detections(split, name, detector_spec, data_root=None):
+    from posepile.util import fileio
+    path = detections_path(split, name, data_root)
+    stored = fileio.load_pickle(path) if path.exists() else None
+    if stored is None or stored.get('detector') != detector_spec:
+        raise FileNotFoundError(f'{path}: no detections of {detector_spec!r}: run the detect stage of '
+                                'posepile/ds/jta/main.sh with that detector first')
+    return stored['frames']
+
+
+def make_video_tasks(data_root=None, detector_spec=None):
+    """One VideoTask per sequence: the selected people with their boxes (the matched detections with a
+    detector, else the visible-joint boxes) and per-frame cameras."""
     from posepile.datasets3d import Pose3DExample
     from posepile.preproc.video_stage import PersonTask, VideoTask
     from posepile.util import boxes
@@ -172,12 +320,17 @@ def make_video_tasks(data_root=None):
     for split, name in sequences(root):
         coords, occluded, person_ids = load_poses(root / 'annotations' / split / f'{name}.json')
         valid, pixels = visible_joints(coords, occluded, make_camera())
+        if detector_spec:
+            selection = select_people_with_detections(coords, occluded,
+                                                      load_detections(split, name, detector_spec, data_root))
+        else:
+            selection = {frame: [(person, boxes.bb_of_points(pixels[frame, person][valid[frame, person]]))
+                                 for person in people] for frame, people in select_people(coords, occluded).items()}
         frames = {}
-        for frame, people in sorted(select_people(coords, occluded).items()):
+        for frame, people in sorted(selection.items()):
             camera = make_camera(world_up=frame_world_up(coords[frame]))
             frames[frame] = []
-            for person in people:
-                box = boxes.bb_of_points(pixels[frame, person][valid[frame, person]])
+            for person, box in people:
                 relpath = f'jta/videos/{split}/{name}/{frame:06d}_{person_ids[person]:03d}.jpg'
                 example = Pose3DExample(relpath, coords[frame, person], box, camera, scene_name=f'{split}/{name}')
                 frames[frame].append(PersonTask(f'{SPLITS[split]}/{name}/{frame:06d}/{person_ids[person]:03d}',
@@ -191,14 +344,13 @@ def make_video_tasks(data_root=None):
 @pipeline.cli_options(pipeline.DETECTOR_OPTION, pipeline.SKIP_BROKEN_OPTION, pipeline.KEEP_FRAMES_OPTION)
 def video_stage(shard=None, n_workers=None, detector_spec=None, skip_broken=None, keep_frames=False,
                 data_root=None):
-    """Crops, one pass per video. With a detector (--detector or $POSEPILE_DETECTOR) people are associated
-    with detections (Hungarian, IoU > 0.1, det area < 2x the visible-joint box), the detection becomes the box
-    and unmatched people are dropped, as the original; without one the visible-joint box is used."""
+    """Crops, one pass per video. With a detector (--detector or $POSEPILE_DETECTOR; its detections from the
+    detect stage) the people are matched first and selected after, the detection is the box, as the original;
+    without one the visible-joint box is used (see the module docstring)."""
     from posepile.preproc.video_stage import BoxRule
     detector_spec = pipeline.configured_detector(detector_spec)
-    rule = BoxRule(**DETECTION_RULE) if detector_spec else BoxRule('gt')
-    pipeline.dataset_video_stage(NAME, make_video_tasks(data_root), shard, n_workers, data_root, box_rule=rule,
-                                 detector_spec=detector_spec, skip_broken=skip_broken, keep_frames=keep_frames)
+    pipeline.dataset_video_stage(NAME, make_video_tasks(data_root, detector_spec), shard, n_workers, data_root,
+                                 box_rule=BoxRule('gt'), skip_broken=skip_broken, keep_frames=keep_frames)
 
 
 def make_dataset(data_root=None):
@@ -217,7 +369,7 @@ def assemble(data_root=None):
 
 def main(argv=None):
     pipeline.run_stages(argv, 'python -m posepile.ds.jta.main', 'JTA stages', {
-        'video': video_stage, 'assemble': assemble})
+        'detect': detect_stage, 'video': video_stage, 'assemble': assemble})
 
 
 if __name__ == '__main__':

@@ -14,11 +14,16 @@ py() { python -m posepile.ds.jta.main "$@"; }
 # 1. Extract the archive safely (skipped when done)
 extract_archives "$root/archives" "$root" '*.zip'
 
-# 2. Crops, one pass per video (frame i = annotation frame i+1): people with >= 5 visible joints and a
-#    visible-joint box whose longer side exceeds 100 px, then adaptive 100 mm per person id. With a detector
-#    (POSEPILE_DETECTOR=darknet:yolov4.cfg,yolov4.weights) boxes are the Hungarian-associated detections.
-#    SKIP_BROKEN=1 builds the rest when a video is broken (listed).
+# 2. Optional person detection in the frames with a visible person (the original's YOLOv4:
+#    POSEPILE_DETECTOR=darknet:yolov4.cfg,yolov4.weights), one file per sequence
+if [[ -n "${POSEPILE_DETECTOR:-}" ]]; then py detect --detector "$POSEPILE_DETECTOR"; fi
+
+# 3. Crops, one pass per video (frame i = annotation frame i+1). With a detector, as the original: per frame the
+#    people are Hungarian-matched to the detections (IoU > 0.1, det area < 2x the visible-joint box, det longer
+#    side > 100 px), then the matched people with >= 5 visible joints go through adaptive 100 mm per person id;
+#    the detection is the box. Without one: people with >= 5 visible joints and a visible-joint box whose longer
+#    side exceeds 100 px, then adaptive 100 mm. SKIP_BROKEN=1 builds the rest when a video is broken (listed).
 py video $([[ "${SKIP_BROKEN:-0}" == 1 ]] && echo --skip-broken)
 
-# 3. The dataset (train / val / test from the folder names) for get_dataset('jta')
+# 4. The dataset (train / val / test from the folder names) for get_dataset('jta')
 py assemble

@@ -16,7 +16,17 @@ table below (as the original). Joints: the 127 joints of the smplx library's SMP
 the 21 vertex joints: nose, eyes, ears, toes, heels and finger tips, then the 51 face landmarks of the model's
 lmk_faces_idx / lmk_bary_coords), with the fit's PCA hand poses expanded by the model's hands_components and
 hands_mean (flat_hand_mean False). All coordinates in mm; world_up = -(row 1 of R).
-`parameters` holds the SMPL-X fit (full 165-value pose) in the camera frame of the example's (crop) camera.
+
+Frames (as the original): the image frames of the sequence's first camera (the lowest camera id; the original
+took the first folder os.listdir returned), each subject's fit loaded for those frames only; a subject without
+a fit in a frame is left out of it. The per-subject sampler (AdaptivePoseSampler2(100, True, True, 100)) runs
+over those frames, so fits of frames without images never become its reference.
+`parameters` holds the SMPL-X fit (full 165-value pose) in the WORLD frame of the example's camera (the frame
+of world_coords; the fit as released): `posepile.bodymodels.rototranslate(parameters, camera.R, camera.t /
+1000)` gives it in the camera frame.
+Masks (as the original, which segmented every crop with DeepLabV3): the `segment` stage segments each crop
+with the configured segmenter ($POSEPILE_SEGMENTER, default grabcut), keeping the other subjects of the frame
+out of the mask.
 """
 import logging
 import re
@@ -280,17 +290,31 @@ def sequence_images(seq_dir):
     return result
 
 
-def sequence_fits(body_dir, subjects):
-    """{subject: {frame: fit}} of the fits that exist (a subject may be absent from some frames)."""
+def fit_frames(body_dir):
+    """Sorted frame numbers that have a fit folder under a sequence's body folder."""
+    if not Path(body_dir).is_dir():
+        raise RICHFormatError(f'{body_dir}: no fits for this sequence (extract the *_body.zip files)')
+    return sorted(int(d.name) for d in Path(body_dir).iterdir() if d.is_dir() and d.name.isdigit())
+
+
+def sequence_fits(body_dir, subjects, frames):
+    """{subject: {frame: fit}} of the fits that exist for `frames` (a subject may be absent from some)."""
     result = {s: {} for s in subjects}
     if not Path(body_dir).is_dir():
         raise RICHFormatError(f'{body_dir}: no fits for this sequence (extract the *_body.zip files)')
-    for frame_dir in sorted(d for d in Path(body_dir).iterdir() if d.is_dir() and d.name.isdigit()):
+    for frame in frames:
         for subject in subjects:
-            path = frame_dir / f'{subject:03d}.pkl'
+            path = Path(body_dir) / f'{frame:05d}' / f'{subject:03d}.pkl'
             if path.exists():
-                result[subject][int(frame_dir.name)] = load_fit(path)
+                result[subject][frame] = load_fit(path)
     return result
+
+
+def frame_list(images):
+    """The frames the original iterates: the image frames of the first camera (lowest id), sorted."""
+    if not images:
+        return []
+    return sorted(images[min(images)])
 
 
 def select_subject_frames(frames, world_coords):
@@ -364,13 +388,18 @@ def sequence_tasks(root, phase, seq_dir, models, detections, counts):
     images = sequence_images(seq_dir)
     cameras = load_sequence_cameras(root, setup, sorted(images), seq_dir.name)
     counts['moving camera views'] += sum(len(images[c]) for c in images if c not in cameras)
-    fits = sequence_fits(root / f'{phase}_body' / seq_dir.name, subjects)
-    tasks = []
+    body_dir = root / f'{phase}_body' / seq_dir.name
+    frames_of_sequence = frame_list(images)
+    counts['fit frames without a first-camera image'] += len(set(fit_frames(body_dir)) - set(frames_of_sequence))
+    fits = sequence_fits(body_dir, subjects, frames_of_sequence)
+    tasks, world_by_frame = [], {}
     for subject in subjects:
         joints_model = models(genders[subject])
         frames = sorted(fits[subject])
         params = [joints_model.parameters(fits[subject][f]) for f in frames]
         world = joints_model.joints_mm(params)
+        for frame, coords in zip(frames, world):
+            world_by_frame.setdefault(frame, {})[subject] = coords
         kept = select_subject_frames(frames, world)
         counts['subject frames'] += len(frames)
         counts['selected'] += len(kept)
@@ -391,12 +420,16 @@ def sequence_tasks(root, phase, seq_dir, models, detections, counts):
                 example = Pose3DExample(relpath, world[i], box, camera, scene_name=seq_dir.name,
                                         activity_name=seq_dir.name.split('_')[-1], parameters=params[i])
                 new_relpath = f'{NAME}_downscaled/{Path(relpath).relative_to(NAME).with_suffix("")}_{subject:03d}.jpg'
-                tasks.append((f'{PHASES[phase]}/{new_relpath}', example, new_relpath))
-    return tasks
+                tasks.append((f'{PHASES[phase]}/{new_relpath}', example, new_relpath, (frame, subject)))
+    # the other subjects of each crop's frame (kept out of its mask by the segment stage)
+    return [(key, example, new_relpath,
+             [world_by_frame[frame][s].astype(np.float32) for s in sorted(world_by_frame[frame]) if s != subject])
+            for key, example, new_relpath, (frame, subject) in tasks]
 
 
 def make_crop_tasks(data_root=None):
-    """(key 'split/crop relpath', example, crop relpath) of every selected subject x frame x static camera."""
+    """(key 'split/crop relpath', example, crop relpath, [world joints (127, 3) mm of the frame's other
+    subjects]) of every selected subject x frame x static camera."""
     root = raw_root(data_root)
     detections = load_detections(data_root)
     loaded = {}
@@ -406,7 +439,8 @@ def make_crop_tasks(data_root=None):
             loaded[gender] = SmplxJoints(gender, body_model_dir(data_root))
         return loaded[gender]
 
-    counts = dict.fromkeys(['subject frames', 'selected', 'moving camera views', 'missing image', 'small box'], 0)
+    counts = dict.fromkeys(['subject frames', 'selected', 'moving camera views', 'missing image', 'small box',
+                            'fit frames without a first-camera image'], 0)
     tasks = []
     for phase, seq_dir in sequence_dirs(root):
         tasks += sequence_tasks(root, phase, seq_dir, models, detections, counts)
@@ -416,9 +450,25 @@ def make_crop_tasks(data_root=None):
     return tasks
 
 
+def other_people_path(data_root=None):
+    return work_dir(data_root) / 'other_people.pkl'
+
+
+def masks_path(data_root=None):
+    return work_dir(data_root) / 'masks.json'
+
+
 def crop_stage(shard=None, n_workers=None, data_root=None, skip_broken=None):
     """Crops of the selected subject x frame x static camera views."""
-    pipeline.dataset_crop_stage(NAME, make_crop_tasks(data_root), shard, n_workers, data_root,
+    from posepile.util import fileio
+    from posepile.util.fingerprint import digest
+    tasks = make_crop_tasks(data_root)
+    others = {key: other for key, _, _, other in tasks}
+    path = other_people_path(data_root)
+    if not path.exists() or digest(fileio.load_pickle(path)) != digest(others):  # rewritten only on change
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fileio.save_pickle(others, path)
+    pipeline.dataset_crop_stage(NAME, [task[:3] for task in tasks], shard, n_workers, data_root,
                                 skip_broken=skip_broken)
 
 
@@ -435,25 +485,53 @@ def detect_stage(detector_spec='hog', shard=None, data_root=None):
     run_detection_stage(root.parent, relpaths, work_dir(data_root) / 'detections.pkl', detector_spec, shard=shard)
 
 
-def to_camera_frame(examples, data_root=None):
-    """Replace each example's world-frame SMPL-X parameters by those in its (crop) camera's frame."""
-    from posepile import bodymodels
-    from posepile.bodymodels.transform import camera_frame_parameters
-    models = {}
-    for example in examples:
-        gender = example.parameters['gender']
-        if gender not in models:
-            models[gender] = bodymodels.load('smplx', gender, body_model_dir(data_root))
-        example.parameters = camera_frame_parameters(example.parameters, example.camera, models[gender])
-    return examples
+@pipeline.cli_options(('--segmenter', dict(dest='segmenter_spec', default=None,
+                                             help='grabcut, onnx:MODEL or tf:DIR; default $POSEPILE_SEGMENTER or '
+                                                  'grabcut (the original used DeepLabV3)')))
+def segment_stage(segmenter_spec=None, n_workers=None, data_root=None):
+    """A person mask for every crop (the original segmented every RICH crop); the other subjects of the frame
+    are kept out. Written to posepile_work/masks.json {crop key: RLE}; redone when the crops or the segmenter
+    change."""
+    import os
+
+    from posepile.preproc.segmentation import segment_examples_parallel
+    from posepile.util import fileio
+    segmenter_spec = segmenter_spec or os.environ.get('POSEPILE_SEGMENTER') or 'grabcut'
+    crops_dir = work_dir(data_root) / 'crops'
+    inputs = sorted(crops_dir.glob('*.pkl')) + [other_people_path(data_root)]
+    options = {'segmenter': segmenter_spec}
+    if pipeline.load_stage_json(masks_path(data_root), inputs, options) is not None:
+        logger.info('%s is up to date', masks_path(data_root))
+        return
+    results = pipeline.recipe_crop_results(NAME, data_root)
+    if not other_people_path(data_root).exists():
+        raise FileNotFoundError(f'{other_people_path(data_root)} not found: run the crop stage first')
+    others = fileio.load_pickle(other_people_path(data_root))
+    edges = JointInfo(JOINT_NAMES, JOINT_EDGES).stick_figure_edges
+    rles = segment_examples_parallel([example for _, example in results], segmenter_spec, edges,
+                                     data_root=raw_root(data_root).parent,
+                                     other_people_world=[others.get(key, []) for key, _ in results],
+                                     n_workers=n_workers)
+    pipeline.save_stage_json({key: rle for (key, _), rle in zip(results, rles)}, masks_path(data_root), inputs,
+                             options)
+    logger.info('%d crops segmented with %s', len(rles), segmenter_spec)
 
 
 def make_dataset(data_root=None):
-    """RICH: selected views of train and val, 127 SMPL-X joints in mm, the fit in each example's camera frame."""
+    """RICH: selected views of train and val, 127 SMPL-X joints in mm, the fit in the world frame of each
+    example's camera (as world_coords), a person mask per crop (the segment stage)."""
     from posepile.datasets3d import TRAIN, VALID, Pose3DDataset
-    by_split = pipeline.examples_by_split(NAME, data_root)
-    for examples in by_split.values():
-        to_camera_frame(examples, data_root)
+    from posepile.util import fileio
+    path = masks_path(data_root)
+    if not path.exists():
+        raise FileNotFoundError(f'{path} not found: run the segment stage of posepile/ds/rich/main.sh first')
+    person_masks = fileio.load_json(path)['value']
+    by_split = {0: [], 1: [], 2: []}
+    for key, example in pipeline.recipe_crop_results(NAME, data_root):
+        if key not in person_masks:
+            raise FileNotFoundError(f'{path} has no mask for {key}: rerun the segment stage')
+        example.mask = person_masks[key]
+        by_split[int(key.split('/')[0])].append(example)
     return Pose3DDataset(JointInfo(JOINT_NAMES, JOINT_EDGES), train_examples=by_split[TRAIN],
                          valid_examples=by_split[VALID])
 
@@ -487,7 +565,8 @@ def assemble(data_root=None):
 
 def main(argv=None):
     pipeline.run_stages(argv, 'python -m posepile.ds.rich.main', 'RICH stages', {
-        'to-jpeg': to_jpeg_stage, 'detect': detect_stage, 'crop': crop_stage, 'assemble': assemble})
+        'to-jpeg': to_jpeg_stage, 'detect': detect_stage, 'crop': crop_stage, 'segment': segment_stage,
+        'assemble': assemble})
 
 
 if __name__ == '__main__':

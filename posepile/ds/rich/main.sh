@@ -34,8 +34,13 @@ py to-jpeg
 #    The original's YOLOv4: POSEPILE_DETECTOR=darknet:yolov4.cfg,yolov4.weights
 if [[ -n "${POSEPILE_DETECTOR:-}" ]]; then py detect --detector "$POSEPILE_DETECTOR"; fi
 
-# 4. Crops of the selected subject x frame (100 mm, buffer 100 per subject) x static cameras (min side 100 px)
+# 4. Crops of the selected subject x frame (the first camera's image frames; 100 mm, buffer 100 per subject)
+#    x static cameras (min side 100 px)
 py crop
 
-# 5. The datasets for get_dataset('rich') (127 joints) and get_dataset('rich_body') (42 joints)
+# 5. A person mask per crop (the original segmented every crop with DeepLabV3): POSEPILE_SEGMENTER, default
+#    grabcut (onnx:MODEL or tf:DIR for a semantic segmentation network)
+py segment --segmenter "${POSEPILE_SEGMENTER:-grabcut}"
+
+# 6. The datasets for get_dataset('rich') (127 joints) and get_dataset('rich_body') (42 joints)
 py assemble

@@ -1,4 +1,13 @@
-"""3DOH50K (object-occluded humans): readers of the release's annots.json."""
+"""3DOH50K (object-occluded humans): readers of the release's annots.json and training masks.
+
+Raw layout under $DATA_ROOT/tdoh (the original's folder was 3doh/):
+    {trainset,testset}/annots.json         {image id: lsp_joints_3d (14 x 3, units of 7 mm, camera frame),
+                                            intri (3 x 3), extri, bbox [[x1, y1], [x2, y2]]}
+    {trainset,testset}/images/<id>.jpg
+    trainset/masks/<id>.png                the person mask of a training image: channel 0 (red) > 127 (the
+                                            original reads channel 0 and thresholds at 127 when cropping); the
+                                            test set has no masks (as the original)
+"""
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +47,33 @@ def image_relpath(split, image_id):
     return f'tdoh/{split}/images/{image_id}.jpg'
 
 
+def mask_path(root, split, image_id):
+    return Path(root) / split / 'masks' / f'{image_id}.png'
+
+
+MASK_THRESHOLD = 127  # channel 0 > 127 is the person (the original's threshold of reprojected uint8 masks)
+
+
+def load_mask(path, image_size):
+    """RLE of a training mask: channel 0 (red; the only channel of a grey PNG) > 127. image_size (width,
+    height) of the image it belongs to."""
+    import cv2
+
+    from posepile.util import masks
+    if not Path(path).exists():
+        raise TDOHFormatError(f'{path}: the training mask is missing (trainset/masks/<id>.png)')
+    mask = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if mask is None:
+        raise TDOHFormatError(f'{path}: cannot decode the mask PNG')
+    if mask.dtype != np.uint8:
+        raise TDOHFormatError(f'{path}: expected an 8-bit mask, got {mask.dtype}')
+    red = mask if mask.ndim == 2 else mask[..., 2]  # OpenCV stores BGR(A): red is index 2
+    if (red.shape[1], red.shape[0]) != tuple(image_size):
+        raise TDOHFormatError(f'{path}: mask is {red.shape[1]}x{red.shape[0]}, its image '
+                              f'{image_size[0]}x{image_size[1]}')
+    return masks.encode(red > MASK_THRESHOLD)
+
+
 # ------------------------------------------------------------------------------------------------
 # The recipe's stages
 import logging  # noqa: E402
@@ -47,6 +83,7 @@ from posepile.preproc import pipeline  # noqa: E402
 logger = logging.getLogger(__name__)
 NAME = 'tdoh'
 SPLITS = {'trainset': 0, 'testset': 2}
+MASKED_SPLITS = ('trainset',)  # the release has masks for the training set only
 BOX_EXPANSION = 1.15
 
 
@@ -68,15 +105,24 @@ def annotation_box(annotation, joints_px):
     return boxes.expand(boxes.bb_of_points(joints_px), BOX_EXPANSION)
 
 
-def make_crop_tasks(data_root=None):
+def _load_task_mask(args):
+    path, image_path = args
+    from posepile.util.improc import image_size_from_header
+    return load_mask(path, image_size_from_header(image_path))
+
+
+def make_crop_tasks(data_root=None, n_workers=None):
+    """Crop tasks of every annotated image; training examples carry their released masks."""
     from posepile.datasets3d import Pose3DExample
     from posepile.util.camera import Camera
+    from posepile.util.parallel import parallel_map
     root = raw_root(data_root)
     tasks = []
     for split, split_id in SPLITS.items():
         path = root / split / 'annots.json'
         if not path.exists():
             continue
+        split_tasks = []
         for image_id, annotation in sorted(load_annotations(path).items()):
             relpath = image_relpath(split, image_id)
             if not (root.parent / relpath).exists():
@@ -85,19 +131,27 @@ def make_crop_tasks(data_root=None):
             joints = annotation['joints_mm']  # camera frame = world frame here
             box = annotation_box(annotation['raw'], camera.world_to_image(joints))
             example = Pose3DExample(relpath, joints, box, camera, scene_name=split)
-            tasks.append((f'{split_id}/{image_id}', example, f'tdoh_downscaled/{split}/{image_id}.jpg'))
+            split_tasks.append((f'{split_id}/{image_id}', example, f'tdoh_downscaled/{split}/{image_id}.jpg'))
+        if split in MASKED_SPLITS:
+            sources = [(mask_path(root, split, key.split('/')[1]), root.parent / example.image_path)
+                       for key, example, _ in split_tasks]
+            for (_, example, _), rle in zip(split_tasks, parallel_map(
+                    _load_task_mask, sources, n_workers=n_workers, desc=f'{split} masks', chunksize=64)):
+                example.mask = rle
+        tasks += split_tasks
     if not tasks:
         raise FileNotFoundError(f'no annots.json under {root}/trainset or {root}/testset')
     return tasks
 
 
 def crop_stage(shard=None, n_workers=None, data_root=None):
-    """Crops of every annotated image."""
-    pipeline.dataset_crop_stage(NAME, make_crop_tasks(data_root), shard, n_workers, data_root)
+    """Crops of every annotated image (training crops with their released masks)."""
+    pipeline.dataset_crop_stage(NAME, make_crop_tasks(data_root, n_workers), shard, n_workers, data_root)
 
 
 def make_dataset(data_root=None):
-    """3DOH50K: trainset as TRAIN, testset as TEST; 14 LSP joints in mm (the x1000/7 unit rule)."""
+    """3DOH50K: trainset as TRAIN (with the released person masks), testset as TEST (no masks); 14 LSP joints
+    in mm (the x1000/7 unit rule)."""
     from posepile.datasets3d import Pose3DDataset
     from posepile.joint_info import JointInfo
     splits = pipeline.examples_by_split(NAME, data_root)
