@@ -18,7 +18,7 @@ SPLITS_BY_NAME = {'train': TRAIN, 'valid': VALID, 'test': TEST}
 def _projected_coords(example):
     if hasattr(example, 'world_coords') and example.world_coords is not None:
         return example.camera.world_to_image(example.world_coords)
-    return example.coords
+    return getattr(example, 'coords', None)  # None: a parametric-only 3D example (no joints stored)
 
 
 def render_example(example, joint_info, tile_size=192):
@@ -27,7 +27,9 @@ def render_example(example, joint_info, tile_size=192):
     if example.mask is not None:
         drawing.tint_mask(image, masks.decode(example.mask))
     drawing.draw_box(image, example.bbox)
-    drawing.draw_skeleton(image, _projected_coords(example), joint_info)
+    coords = _projected_coords(example)
+    if coords is not None:
+        drawing.draw_skeleton(image, coords, joint_info)
     h, w = image.shape[:2]
     scale = tile_size / max(h, w)
     resized = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),

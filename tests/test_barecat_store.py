@@ -52,7 +52,9 @@ def assert_examples_equal(a, b):
     assert a.image_path == b.image_path
     np.testing.assert_allclose(a.world_coords, b.world_coords, atol=1.0, equal_nan=True)
     assert np.array_equal(np.isnan(a.world_coords), np.isnan(b.world_coords))
-    np.testing.assert_array_equal(a.bbox, b.bbox)
+    # the original layout rounds boxes to int16 px (as the original writer), the older one keeps float32
+    np.testing.assert_allclose(b.bbox, a.bbox, atol=0.5)
+    assert np.array_equal(b.bbox, np.round(a.bbox)) or np.array_equal(b.bbox, a.bbox)
     np.testing.assert_allclose(a.camera.R, b.camera.R, atol=1e-6)
     np.testing.assert_allclose(a.camera.t, b.camera.t)
     np.testing.assert_allclose(a.camera.intrinsic_matrix, b.camera.intrinsic_matrix)

@@ -35,7 +35,7 @@ def test_shares_sum_to_the_batch_sizes():
     assert [(e.dataset, e.share) for e in _training('small5')] == [
         ('surreal', 32), ('h36m_alljoints', 32), ('muco', 32)]
     assert [(e.dataset, e.share) for e in mixes.MIXES['huge2d_common']] == [
-        ('mpii_yolo', 8), ('coco', 8), ('posetrack', 8), ('jrdb', 8)]
+        ('mpii_yolo_alljoints', 8), ('coco', 8), ('posetrack', 8), ('jrdb', 8)]
     for name in ('huge8', 'medium3', 'small5'):
         validation = [e for e in mixes.MIXES[name] if e.share == 0]
         assert [(e.dataset, e.splits, e.suffix) for e in validation] == [
@@ -75,7 +75,7 @@ def test_datasets_are_registered_or_listed_as_pending():
 # Skeletons without data
 def test_registry_joint_info_reads_declared_skeletons():
     expected = {'h36m': 17, 'h36m_alljoints': 25, 'fit3d': 25, 'panoptic': 19, 'aist': 19, 'humbi': 49,
-                'tdhp': 28, 'mupots': 17, 'surreal': 24, 'gpa': 34, 'sailvos': 26, 'tdoh': 14, 'aspset': 17,
+                'tdhp': 17, 'mupots': 17, 'surreal': 24, 'gpa': 34, 'sailvos': 26, 'tdoh': 14, 'aspset': 17,
                 'tdpeople': 29, 'totalcapture': 21, 'hspace': 35, 'human4d': 32, 'coco': 17, 'jrdb': 17}
     for name, n_joints in expected.items():
         if name in registry.DATASETS:
@@ -393,4 +393,4 @@ def test_huge2d_common_keeps_examples_with_more_than_6_limb_joints(data_root):
     first = shard.examples[TRAIN][0]
     assert str(first.image_path) == 'coco/0_7.jpg'
     np.testing.assert_allclose(first.coords[shard.joint_info.ids['nose']], [17, 17])
-    assert set(summary['missing']) == {'mpii_yolo', 'posetrack', 'jrdb'}
+    assert set(summary['missing']) == {'mpii_yolo_alljoints', 'posetrack', 'jrdb'}

@@ -108,9 +108,12 @@ class SourceView:
         return result
 
     def convert(self, example):
+        """The example with its joints placed into the union skeleton BY NAME: a dataset built in an older
+        joint order (e.g. SURREAL with its pelvis first) enters the mix in the declared order, no rebuild."""
         new = copy.copy(example)
         if self.is_3d:
-            new.world_coords = self.convert_coords(example.world_coords)
+            if example.world_coords is not None:  # parametric-only examples carry no joints
+                new.world_coords = self.convert_coords(example.world_coords)
             if example.univ_coords is not None:
                 new.univ_coords = self.convert_coords(example.univ_coords)
         else:
@@ -157,6 +160,8 @@ def source_bone_stats(view, union_edges, chunk=4096):
     for segment in view.segments(TRAIN):
         batch = []
         for example in segment:
+            if example.world_coords is None:
+                continue
             batch.append(np.asarray(example.world_coords, np.float64)[sub_index])
             if len(batch) == chunk:
                 _accumulate(batch, local, edge_ids, sums, counts)
@@ -203,7 +208,7 @@ def plausibility_flags(view, segment, union_edges, reference_mm, always_plausibl
     sub_index = view.source_index[view.present]
     keep = np.ones(len(segment), bool)
     for i, example in enumerate(segment):
-        if always_plausible:
+        if always_plausible or example.world_coords is None:
             continue
         in_mix = copy.copy(example)  # only the joints that enter the mix (e.g. HUMBI's *_coco) count
         in_mix.world_coords = np.asarray(example.world_coords)[sub_index]

@@ -16,13 +16,18 @@ use them) reads the export unchanged:
        the examples sharing image_path (in dataset order); readers recover image_path from the key
   key 'posepile_keys.msgpack': {phase: NUL-terminated keys in dataset order} (our readers keep the order;
        the original reader groups by the first path component and ignores this key and our extra fields)
-  example: impath str; bbox float32 [x, y, w, h] px;
+  example: impath str; bbox int16 [x, y, w, h] px (rounded, as the original; float32 on load);
            joints3d (3D) / joints2d (2D): {rows: [K, C] valid coordinates (absolute mm / px; float16 when
              that loses < 1 mm / < 0.1 px, else float32), i_rows: uint16 [K] indices of the valid joints,
              empty = rows is dense (all valid, or all NaN)};
            cam: {rotvec_w2c [3], loc [3] mm, intr [2, 3] (first two rows of K), up [3], distcoef (OpenCV
              order, only if non-zero)}; mask: {size [H, W], zcounts: zlib-compressed COCO RLE counts};
-           parameters (only with 'pose', which the original reader requires);
+           joints3d absent for examples without joints (parametric-only; metadata joint lists then empty);
+           parameters (only with 'pose', which the original reader requires): {type, gender, pose (flat
+             axis-angle, hands expanded), shape (betas, any length), trans (m), optional kid_factor / scale /
+             expression}, in the WORLD frame of the example's camera (NLF rototranslates them by cam R and
+             loc / 1000); kid_factor == 0, scale == 1 and all-zero expression are dropped (readers default them);
+           2D: joints2d {rows, i_rows}, optional cam, mask and densepose {imcoords, i_faces, barycoords};
            extras the original ignores: activity, scene, univ ({rows, i_rows}), extra (2D),
            posepile_parameters (parameters without 'pose'), cam.lens (lens model name if not OpenCV's),
            cam.R (the exact rotation, only when it is not orthonormal to 1e-9)
@@ -33,7 +38,8 @@ The older posepile layout (`export_dataset(..., schema='posepile')`, readable as
   cam {R, loc, K, dist, dist_model, up}; mask {size, counts}; metadata {schema_version 1, kind, counts, ...}.
 Our readers, `verify`, `show`, the merge and the PyTorch adapter read both layouts, and archives written by the
 original tools (`zcounts`/`counts`/`ucounts` masks, rows with no i_rows entries, no key table: examples
-in key order).
+in key order, uint16 boxes of the WACV-era writer) and by earlier posepile versions of this layout (float32
+boxes, unflattened pose, neutral kid_factor/scale/expression kept): those read unchanged.
 
 Both writers are resumable: the metadata entry is written last and marks a finished export; entries already
 present with the same content are kept. Every entry carries a CRC32C checksum (Barecat's), checked by `verify`.
@@ -229,7 +235,7 @@ def encode_example_original(example, where):
     if Path(impath).is_absolute() or '\0' in impath or os.path.normpath(impath) != impath:
         raise BarecatStoreError(f'{where}: image path {impath!r} must be a normalised path relative to DATA_ROOT '
                                 f'in the original layout (readers recover it from the key)')
-    result = {'impath': impath, 'bbox': np.asarray(example.bbox, np.float32)}
+    result = {'impath': impath, 'bbox': encode_bbox(example.bbox, where)}
     if isinstance(example, Pose3DExample):
         if example.camera is None:
             raise BarecatStoreError(f'{where}: a 3D example needs a camera in the original layout')
@@ -243,15 +249,20 @@ def encode_example_original(example, where):
         if params is not None:
             _check_str_keys(params, where)
             if 'pose' in params:
-                result['parameters'] = {**params, 'pose': np.asarray(params['pose'])}
+                result['parameters'] = encode_parameters(params)
             else:
                 result['posepile_parameters'] = params
     else:
         result['joints2d'] = encode_rows(example.coords, max_error=0.1)
         result['scene'] = str(example.scene_name)
-        if example.extra is not None:
-            _check_str_keys(example.extra, where)
-            result['extra'] = example.extra
+        extra = example.extra
+        if extra is not None:
+            _check_str_keys(extra, where)
+            if isinstance(extra, dict) and 'densepose' in extra:
+                result['densepose'] = encode_densepose(extra['densepose'])
+                extra = {k: v for k, v in extra.items() if k != 'densepose'} or None
+            if extra is not None:
+                result['extra'] = extra
     if example.camera is not None:
         result['cam'] = encode_camera_original(example.camera, where)
     if example.mask is not None:
@@ -259,14 +270,66 @@ def encode_example_original(example, where):
     return result
 
 
+def encode_bbox(bbox, where):
+    """The original's box: [x, y, w, h] px rounded to int16 (its readers turn it into float32)."""
+    bbox = np.asarray(bbox, np.float64).reshape(-1)
+    rounded = np.round(bbox)
+    if not np.all(np.isfinite(rounded)) or np.any(np.abs(rounded) > np.iinfo(np.int16).max):
+        raise BarecatStoreError(f'{where}: box {bbox.tolist()} does not fit int16 pixels')
+    return rounded.astype(np.int16)
+
+
+def encode_parameters(params):
+    """Body-model parameters as the original's current writer stores them (nlf-era-facts §3): the dict as
+    stored (world frame of the example's camera, trans in metres; never converted here), with `pose`, `shape`,
+    `trans` and `expression` as flat arrays (pose: axis-angle, hands expanded), and the neutral optional entries dropped: kid_factor == 0, scale == 1, all-zero
+    expression (readers take the missing ones as 0 / 1 / zeros)."""
+    result = dict(params)
+    for key in ('pose', 'shape', 'trans', 'expression'):
+        if key in result and result[key] is not None:
+            result[key] = np.asarray(result[key]).reshape(-1)
+    if 'kid_factor' in result and np.all(np.asarray(result['kid_factor']) == 0):
+        del result['kid_factor']
+    if 'scale' in result and np.all(np.asarray(result['scale']) == 1):
+        del result['scale']
+    if 'expression' in result and (result['expression'] is None or not np.any(result['expression'])):
+        del result['expression']
+    return result
+
+
+def encode_densepose(densepose):
+    """{imcoords (N, 2) px, i_faces (N, 3) uint16 vertex ids, barycoords (N, 3)}, float16 where precise."""
+    result = dict(densepose)
+    for key, max_error in (('imcoords', 1.0), ('barycoords', 0.01)):
+        if key in result:
+            value = np.asarray(result[key], np.float32)
+            half = value.astype(np.float16)
+            ok = np.all(np.isfinite(half)) and (value.size == 0 or np.max(np.abs(half - value)) < max_error)
+            result[key] = half if ok else value
+    if 'i_faces' in result:
+        result['i_faces'] = np.asarray(result['i_faces']).astype(np.uint16)
+    return result
+
+
+def decode_parameters(params):
+    """Stored parameters with `pose` flattened (as the original reader does); missing optional entries stay
+    missing (kid_factor 0, scale 1, zero expression)."""
+    if params is None or 'pose' not in params:
+        return params
+    return {**params, 'pose': np.asarray(params['pose']).reshape(-1)}
+
+
 def decode_example_original(d, is_3d, n_joints):
     camera = decode_camera_original(d['cam']) if 'cam' in d else None
     mask = decode_mask(d['mask']) if 'mask' in d else None
-    bbox = np.asarray(d['bbox'], np.float32)
+    bbox = np.asarray(d['bbox'])
+    if bbox.dtype == np.uint16:
+        bbox = bbox.view(np.int16)  # the WACV-era writer's uint16 boxes: negative coordinates wrapped around
+    bbox = bbox.astype(np.float32)
     if is_3d:
         coords = decode_rows(d['joints3d'], n_joints, 3) if 'joints3d' in d and n_joints > 0 else None
         univ = decode_rows(d['univ'], n_joints, 3) if 'univ' in d else None
-        params = d.get('parameters', d.get('posepile_parameters'))
+        params = decode_parameters(d.get('parameters', d.get('posepile_parameters')))
         return Pose3DExample(d['impath'], coords, bbox, camera, activity_name=d.get('activity', 'unknown'),
                              scene_name=d.get('scene', 'unknown'), mask=mask, univ_coords=univ,
                              parameters=params)
@@ -568,6 +631,8 @@ def _export_original(dataset, ann, images):
             value = getattr(dataset, attr, None)
             if value is not None:
                 metadata[key] = np.asarray(value, np.float32)
+            elif dataset.joint_info.n_joints == 0:
+                metadata[key] = []  # parametric-only archives: empty lists, as the original writes them
     ann[KEY_TABLE_KEY] = pack_np(tables)
     ann[METADATA_KEY] = pack_np(metadata)
     return metadata

@@ -64,7 +64,10 @@ class TorchPoseDataset(Dataset):
                 'intrinsics': torch.from_numpy(new_camera.intrinsic_matrix.astype(np.float32)),
                 'image_path': str(example.image_path)}
         if self.store.is_3d:
-            coords_cam = new_camera.world_to_camera(example.world_coords)
+            world = example.world_coords
+            if world is None:  # parametric-only example: no joints stored (body-model parameters only)
+                world = np.full((self.joint_info.n_joints, 3), np.nan, np.float32)
+            coords_cam = new_camera.world_to_camera(world)
             item['coords3d_cam'] = torch.from_numpy(coords_cam.astype(np.float32))
             coords2d = new_camera.camera_to_image(coords_cam)
         else:
