@@ -28,7 +28,7 @@ def _run(args, data_root, **extra_env):
 
 
 def _build(data_root):
-    for stage in ('select-frames', 'masks', 'video'):
+    for stage in ('select-frames', 'masks'):
         _run(['python', '-m', 'posepile.ds.tdhp.main', stage], data_root)
     _run(['bash', str(REPO / 'posepile/ds/muco/main.sh')], data_root, MUCO_COUNT=str(N_COMPOSITES),
          MUCO_CHUNK_SIZE='4')
@@ -60,9 +60,21 @@ def test_muco_recipe_on_fake_release(data_root):
     dataset = load_dataset(data_root / 'cache' / 'muco.posepile')
     assert dataset.joint_info.names == muco.JOINT_NAMES.split(',')
     keyed, origins = muco.load_results(data_root)
+    # the sources: the tdhp selection's frames (S1-S8, cameras 0-2, 4-8, all 17 tdhp joints in view, sampled
+    # per camera) with all 28 joints, uncorrected pixels (the fake's grey 45 background stays 45)
+    from tests.test_tdhp_recipe import CAMERAS_8, _expected_tdhp_frames
+    cameras = tdhp.load_train_cameras(data_root / 'tdhp' / 'S1' / 'Seq1' / 'camera.calibration')
+    expected = [_expected_tdhp_frames(worlds[s], cameras) for s in fake.SUBJECTS]
+    candidates = muco.load_candidates(data_root)
+    assert {c: len(v) for c, v in candidates.items()} == {c: sum(len(e[c]) for e in expected) for c in CAMERAS_8}
+    from posepile.util import improc
+    for candidate in candidates[0][::3]:
+        example = candidate['example']
+        np.testing.assert_allclose(example.world_coords, worlds[candidate['subject']][candidate['frame']], atol=0.05)
+        crop = improc.imread_rgb(data_root / example.image_path)
+        assert abs(np.median(crop[..., 1]) - 45) <= 3
     assert sorted(origins) == list(range(N_COMPOSITES))
     assert len(dataset.examples[0]) == len(keyed) == sum(o['kept'] for v in origins.values() for o in v) > 10
-    cameras = tdhp.load_train_cameras(data_root / 'tdhp' / 'S1' / 'Seq1' / 'camera.calibration')
     raw_order = tdhp.FULL_JOINT_ORDER
     agreement, visible_dots, occluded_checked = [], [], 0
     for key, example in keyed:
@@ -192,5 +204,5 @@ def test_plan_is_deterministic_and_mixes_subjects():
 
 def test_missing_tdhp_crops_error(data_root):
     import pytest
-    with pytest.raises(FileNotFoundError, match='crops_train'):
+    with pytest.raises(FileNotFoundError, match='sources'):
         muco.load_candidates(data_root)

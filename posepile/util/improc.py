@@ -140,16 +140,27 @@ def from_linear(linear, gamma_power=1 / _GAMMA):
     return table[idx]
 
 
+# MPI-INF-3DHP colour correction of the original PosePile's training crops: a gamma lift (the crop re-encoded
+# from linear light with power 0.67 / 2.2 instead of 1 / 2.2, i.e. the [0, 1] gamma-encoded image raised to
+# 0.67, truncated to 8 bit) then a shift of OpenCV's 8-bit Lab a and b channels in proportion to lightness,
+# a -= (110 - 128) * L / 255 * 1.1 and b -= (145 - 128) * L / 255 * 1.1, which removes the studio's
+# green-yellow cast. Lab is computed from RGB order. Uniform RGB -> RGB: (110, 140, 105) -> (161, 164, 163),
+# (128, 128, 128) -> (173, 153, 183), (30, 40, 25) -> (64, 71, 63).
+WHITE_BALANCE_3DHP_A, WHITE_BALANCE_3DHP_B, WHITE_BALANCE_3DHP_GAIN = 110, 145, 1.1
+GAMMA_LIFT_3DHP = 0.67
+_GAMMA_LIFT_3DHP_LUT = ((np.arange(256) / 255) ** GAMMA_LIFT_3DHP * 255).astype(np.uint8)
+
+
 def white_balance_3dhp(rgb_uint8):
-    """The original's correction of the green tint of MPI-INF-3DHP test images: a gamma lift
-    (power 0.67 in linear light) and a LAB white balance pulling a/b to 110/145 with gain 1.1."""
-    linear = to_linear(rgb_uint8)
-    lifted = from_linear(linear, gamma_power=0.67 / _GAMMA)
-    lab = cv2.cvtColor(lifted, cv2.COLOR_RGB2LAB).astype(np.float32)
-    lab[..., 1] = np.clip(lab[..., 1] - np.mean(lab[..., 1]) + 110, 0, 255)
-    lab[..., 2] = np.clip(lab[..., 2] - np.mean(lab[..., 2]) + 145, 0, 255)
-    lab[..., 0] = np.clip(lab[..., 0] * 1.1, 0, 255)
-    return cv2.cvtColor(lab.astype(np.uint8), cv2.COLOR_LAB2RGB)
+    """The original's colour correction of MPI-INF-3DHP training crops (uint8 RGB in and out): gamma lift
+    (power 0.67 on the [0, 1] gamma-encoded values) and the lightness-proportional Lab a/b shift toward
+    neutral for the reference chromaticity a=110, b=145 with gain 1.1 (see the constants above)."""
+    lifted = _GAMMA_LIFT_3DHP_LUT[np.asarray(rgb_uint8, np.uint8)]
+    lab = cv2.cvtColor(np.ascontiguousarray(lifted), cv2.COLOR_RGB2LAB).astype(np.float32)
+    lightness_gain = lab[..., 0] * np.float32(WHITE_BALANCE_3DHP_GAIN / 255)
+    lab[..., 1] -= (WHITE_BALANCE_3DHP_A - 128) * lightness_gain
+    lab[..., 2] -= (WHITE_BALANCE_3DHP_B - 128) * lightness_gain
+    return cv2.cvtColor(np.clip(lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
 
 
 # 16-bit linear light: exact enough for averaging (65535 levels) and fast in OpenCV's integer paths.

@@ -119,12 +119,14 @@ def chair_mask(camera, world28, width, height):
 
 
 def write_train_sequence(root, subject='S1', sequence='Seq1', n_frames=30, size=(512, 512), seed=0,
-                         cameras=tuple(range(14)), masks=True, chairs=False, body_level=None, start_x=0.0):
+                         cameras=tuple(range(14)), masks=True, chairs=False, body_level=None, start_x=0.0,
+                         drift_x_mm_per_frame=0.0):
     """S*/Seq*/annot.mat (v5; annot2/annot3/univ_annot3 cells of 14 cameras, frames, cameras),
     camera.calibration (14 cameras), imageSequence/video_{c}.avi for `cameras` (dots at the projected 28
     joints), FGmasks/video_{c}.avi (white silhouette, see person_mask) and, with `chairs`,
     ChairMasks/video_{c}.avi. `body_level` paints the silhouette into the red channel of the frames.
-    Returns the world poses (N, 28, 3) mm."""
+    `drift_x_mm_per_frame` moves the person sideways (+x) every frame: with a start_x of about a metre it
+    walks out of view of some cameras (partly visible people). Returns the world poses (N, 28, 3) mm."""
     import scipy.io
     from posepile.ds.demo import scene
     from posepile.ds.tdhp import main as tdhp
@@ -134,7 +136,7 @@ def write_train_sequence(root, subject='S1', sequence='Seq1', n_frames=30, size=
     folder.mkdir(parents=True, exist_ok=True)
     walk17 = scene.person_poses(0, n_frames, 25).astype(np.float64)[..., [0, 2, 1]] * [1, 1, 1]
     walk17[..., :] -= walk17[:1, 0] * [1, 0, 1]
-    walk17[..., 0] += start_x
+    walk17[..., 0] += start_x + drift_x_mm_per_frame * np.arange(n_frames)[:, np.newaxis]
     world = np.zeros((n_frames, 28, 3))
     names = tdhp.ALL_JOINT_NAMES.split(',')
     demo_names = scene.JOINT_NAMES.split(',')

@@ -5,9 +5,11 @@ The published method (Mehta et al., "Single-Shot Multi-Person 3D Pose Estimation
 by depth, each person cut out with its chroma-key foreground mask (and its chair where the capture had one).
 People keep their original pixel positions, so every person keeps the camera of its own sequence.
 
-Here the inputs are the built `tdhp` training examples (crops rendered straight from the videos, with the
-FGmasks person masks reprojected into them) plus the full-frame chair masks that the tdhp `masks` stage
-stored. Each crop is
+Here the inputs are MuCo's own source crops (the `sources` stage): the frames of the tdhp selection (S1-S8,
+cameras 0-2 and 4-8, every 5th frame with all 17 tdhp joints in view, adaptive 100 mm per camera) cropped
+straight from the 3DHP videos with all 28 joints and the FGmasks person masks reprojected into them, WITHOUT
+the 3DHP colour correction of the tdhp/tdhp_full training crops (the original's MuCo composites come from
+the uncorrected frames); plus the full-frame chair masks that the tdhp `masks` stage stored. Each crop is
 warped back into the full-frame pixel grid of its camera (exact: the crop camera only rotates and rescales
 the original camera about the same optical centre), on a canvas of CANVAS_SCALE x the frame size.
 
@@ -60,20 +62,39 @@ def work_dir(data_root=None):
 
 
 # ------------------------------------------------------------------------------------------------
-# Inputs: the built 3DHP training crops
-def load_candidates(data_root=None):
-    """{camera index: [candidate dict]} of the tdhp training examples that have a person mask, sorted by key.
+# Inputs: uncorrected 28-joint crops of the 3DHP training frames
+SOURCES_CROP_ROOT = 'muco_downscaled/sources'
 
-    A candidate: key, subject, sequence, camera, frame, the cropped example (crop path, crop camera, 28 joints
-    in the raw 3DHP order, mm)."""
+
+def sources_dir(data_root=None):
+    return work_dir(data_root) / 'sources'
+
+
+@pipeline.cli_options(pipeline.SKIP_BROKEN_OPTION)
+def sources_stage(shard=None, n_workers=None, skip_broken=None, data_root=None):
+    """MuCo's source crops: the tdhp selection's frames (tdhp.make_video_tasks) with all 28 raw 3DHP joints,
+    the box of the 28 joints x 1.05, the FGmasks person masks, and no colour correction; one pass per video,
+    sharded and resumable like the tdhp video stage. Needs tdhp's select-frames and masks stages."""
     from posepile.ds.tdhp import main as tdhp
-    crops = tdhp.work_dir(data_root) / 'crops_train'
+    tasks = tdhp.make_video_tasks(data_root, joint_order=None, crop_root=SOURCES_CROP_ROOT)
+    pipeline.dataset_video_stage(NAME, tasks, shard, n_workers, data_root, subdir='sources',
+                                 skip_broken=skip_broken)
+
+
+def load_candidates(data_root=None):
+    """{camera index: [candidate dict]} of the source crops (sources stage) that have a person mask, sorted by
+    key. A candidate: key, subject, sequence, camera, frame, the cropped example (crop path, crop camera,
+    28 joints in the raw 3DHP order, mm)."""
+    crops = sources_dir(data_root)
     if not crops.exists():
-        raise FileNotFoundError(f'{crops}: no 3DHP training crops; run the select-frames, masks and video stages '
-                                'of posepile/ds/tdhp/main.sh first')
+        raise FileNotFoundError(f'{crops}: no MuCo source crops; run the select-frames and masks stages of '
+                                'posepile/ds/tdhp/main.sh, then the sources stage of posepile/ds/muco/main.sh')
     by_camera = {}
     for key, example in pipeline.load_crop_results(crops):
         _, subject, sequence, camera, frame = key.split('/')
+        if len(example.world_coords) != 28:
+            raise MuCoInputError(f'{crops}: {key} has {len(example.world_coords)} joints, expected the 28 of '
+                                 '3DHP: rerun the sources stage')
         if example.mask is None:
             continue
         by_camera.setdefault(int(camera), []).append(dict(
@@ -371,7 +392,7 @@ def assemble(data_root=None):
 
 def main(argv=None):
     pipeline.run_stages(argv, 'python -m posepile.ds.muco.main', 'MuCo-3DHP stages', {
-        'composite': composite_stage, 'assemble': assemble})
+        'sources': sources_stage, 'composite': composite_stage, 'assemble': assemble})
 
 
 if __name__ == '__main__':

@@ -1,4 +1,12 @@
-"""MPI-INF-3DHP: camera calibration readers (test-set .calib and training camera.calibration)."""
+"""MPI-INF-3DHP: readers (test-set .calib, training camera.calibration, annot.mat, annot_data.mat, each checked:
+one-line errors naming a corrupt file) and the recipe's stages.
+
+tdhp follows the original's 3dhp.pkl: 17 joints (TRAIN_JOINT_NAMES), S1-S7 TRAIN and S8 VALID from cameras
+0-2 and 4-8 (every 5th frame, all 17 joints in view, adaptive 100 mm sampler per camera), TS1-TS6 as TEST.
+tdhp_full follows the original's 3DHP-full: all 14 cameras, 28 joints in MuCo's order, >= 9 joints in view,
+the box of all 28 joints x 1.05 even for partly visible people. Every training crop of both gets the
+original's colour correction (improc.white_balance_3dhp); test crops stay uncorrected.
+"""
 import re
 
 import numpy as np
@@ -23,7 +31,7 @@ def load_calib(path, image_size=None):
     """
     try:
         text = open(path, encoding='utf-8').read()
-    except OSError as e:
+    except (OSError, UnicodeDecodeError) as e:
         raise TDHPFormatError(f'{path}: cannot read ({e})') from e
     if not text.startswith('tc camera calibration'):
         raise TDHPFormatError(f'{path}: not a "tc camera calibration" file (first line: {text[:40]!r})')
@@ -67,7 +75,7 @@ def load_train_cameras(path):
     """
     try:
         lines = open(path, encoding='utf-8').read().splitlines()
-    except OSError as e:
+    except (OSError, UnicodeDecodeError) as e:
         raise TDHPFormatError(f'{path}: cannot read ({e})') from e
     if not lines or not lines[0].startswith('Skeletool Camera Calibration File'):
         raise TDHPFormatError(f'{path}: not a Skeletool camera calibration file')
@@ -115,6 +123,23 @@ VALID_FRAMES_PER_SEQUENCE = {'TS1': 603, 'TS2': 540, 'TS3': 505, 'TS4': 553, 'TS
 SCENES = {'GS': ('TS1', 'TS2'), 'noGS': ('TS3', 'TS4'), 'Outdoor': ('TS5', 'TS6')}
 ACTIVITY_NAMES = ('Standing/Walking', 'Exercising', 'Sitting', 'Reaching/Crouching', 'On The Floor', 'Sports',
                   'Miscellaneous')
+# Plausibility of what the annotation files hold: camera-frame joints of a studio or outdoor capture lie well
+# within 100 m of the camera, image coordinates well within 100 000 px. Larger values mean corruption.
+MAX_ABS_CAMERA_COORD_MM = 1e5
+MAX_ABS_PIXEL = 1e5
+MIN_MEDIAN_DISTANCE_MM = 100  # median joint distance from the camera: metres (about 4) instead of mm fail
+
+
+def check_camera_coords_mm(coords, path, what):
+    """InputError naming `path` unless camera-frame joints (mm, NaN allowed) are finite, within 100 m of the
+    camera and, by their median distance from it, in mm rather than metres."""
+    from posepile.util.validation import check_coords_mm
+    check_coords_mm(coords, path, f'{what} joint coordinates (camera frame)', MAX_ABS_CAMERA_COORD_MM)
+    distances = np.linalg.norm(coords, axis=-1)
+    distances = distances[np.isfinite(distances)]
+    if distances.size and np.median(distances) < MIN_MEDIAN_DISTANCE_MM:
+        raise TDHPFormatError(f'{path}: {what} joints lie a median {np.median(distances):.3g} from the camera: '
+                              'expected mm (metres or a corrupt file?)')
 
 
 def load_test_annotations(annot_data_mat_path):
@@ -124,19 +149,40 @@ def load_test_annotations(annot_data_mat_path):
     path = str(annot_data_mat_path)
     try:
         with h5py.File(path, 'r') as f:
-            result = {
-                'annot3': np.asarray(f['annot3'], np.float64).reshape(-1, 17, 3),
-                'univ_annot3': np.asarray(f['univ_annot3'], np.float64).reshape(-1, 17, 3),
-                'annot2': np.asarray(f['annot2'], np.float64).reshape(-1, 17, 2),
-                'valid_frame': np.asarray(f['valid_frame']).reshape(-1).astype(bool),
-                'activity': np.asarray(f['activity_annotation']).reshape(-1).astype(np.int64),
-            }
-    except (OSError, KeyError) as e:
+            raw = {key: np.asarray(f[key]) for key in ('annot3', 'univ_annot3', 'annot2', 'valid_frame',
+                                                       'activity_annotation')}
+    except (OSError, KeyError, ValueError, TypeError) as e:
         raise TDHPFormatError(f'{path}: not a readable MPI-INF-3DHP annot_data.mat ({e})') from e
+    result = {}
+    for key, n_dims in (('annot3', 3), ('univ_annot3', 3), ('annot2', 2)):
+        values = raw[key]
+        # (N, 1, 17, n_dims) as shipped
+        if values.ndim < 2 or values.shape[-1] != n_dims or values.shape[-2] != len(TEST_JOINT_NAMES.split(',')) \
+                or int(np.prod(values.shape[1:-2], dtype=np.int64)) != 1:
+            raise TDHPFormatError(f'{path}: {key} has shape {values.shape}, expected (frames, 1, 17, {n_dims})')
+        result[key] = values.astype(np.float64).reshape(len(values), 17, n_dims)
+    for key, name in (('valid_frame', 'valid_frame'), ('activity_annotation', 'activity')):
+        values = raw[key].reshape(-1).astype(np.float64)
+        if not np.isfinite(values).all():
+            raise TDHPFormatError(f'{path}: {key} holds non-finite values')
+        result[name] = values
     n = len(result['valid_frame'])
     for key in ('annot3', 'univ_annot3', 'annot2', 'activity'):
         if len(result[key]) != n:
             raise TDHPFormatError(f'{path}: {key} has {len(result[key])} frames, valid_frame has {n}')
+    valid = result['valid_frame'] = result['valid_frame'] != 0
+    # the frames the recipe and the evaluation use (the valid ones) must be complete and plausible
+    for key in ('annot3', 'univ_annot3'):
+        check_camera_coords_mm(result[key][valid], path, key)
+        if not np.isfinite(result[key][valid]).all():
+            raise TDHPFormatError(f'{path}: {key} holds NaN coordinates in valid frames')
+    if not np.isfinite(result['annot2'][valid]).all() or np.abs(result['annot2'][valid]).max(initial=0) > MAX_ABS_PIXEL:
+        raise TDHPFormatError(f'{path}: annot2 holds non-finite or implausible pixel coordinates '
+                              f'(|value| > {MAX_ABS_PIXEL:.0e} px; corrupt file?)')
+    activity = result['activity'][valid]
+    if len(activity) and (activity.min() < 1 or activity.max() > len(ACTIVITY_NAMES) or np.any(activity % 1)):
+        raise TDHPFormatError(f'{path}: activity_annotation outside 1..{len(ACTIVITY_NAMES)} in valid frames')
+    result['activity'] = np.where(valid, result['activity'], 0).astype(np.int64)
     return result
 
 
@@ -171,12 +217,21 @@ ALL_JOINT_EDGES = ('htop-head-neck-spi4-spi3-spi2-spin-pelv-lhip-lkne-lank-lfoo-
                    'neck-lcla-lsho-lelb-lwri-lhan,neck-rcla-rsho-relb-rwri-rhan')
 TEST_JOINTS_OF_28 = [7, 5, 14, 15, 16, 9, 10, 11, 23, 24, 25, 18, 19, 20, 4, 3, 6]
 TEST_JOINT_EDGES = 'htop-head-neck-spin-pelv-lhip-lkne-lank,pelv-rhip-rkne-rank,neck-lsho-lelb-lwri,neck-rsho-relb-rwri'
-TRAIN_SUBJECTS = tuple(f'S{i}' for i in range(1, 9))
+# tdhp (the original's 3dhp.pkl): S1-S7 TRAIN, S8 VALID (the original's own split), cameras 0-2 and 4-8, every
+# 5th frame, all 17 joints in view, then the adaptive sampler per camera; 17 joints in the loaders' order.
+TRAIN_SUBJECTS = tuple(f'S{i}' for i in range(1, 8))
+VALID_SUBJECTS = ('S8',)
+SUBJECTS = TRAIN_SUBJECTS + VALID_SUBJECTS
+N_TRAIN_CAMERAS = 14  # cameras of every training sequence (annot.mat cells, camera.calibration entries)
 TRAIN_CAMERAS = (0, 1, 2, 4, 5, 6, 7, 8)  # the chest-height and overhead-free views used for training
 TRAIN_FRAME_STEP = 5
 SELECTION_THRESHOLD_MM = 100
-MIN_FRACTION_IN_IMAGE = 1 / 3
 BOX_EXPANSION = 1.05
+TRAIN_JOINT_NAMES = 'htop,neck,rsho,relb,rwri,lsho,lelb,lwri,rhip,rkne,rank,lhip,lkne,lank,spin,head,pelv'
+TRAIN_JOINTS_OF_28 = [ALL_JOINT_NAMES.split(',').index(name) for name in TRAIN_JOINT_NAMES.split(',')]
+# the test files' 17 joints (order TEST_JOINT_NAMES) -> TRAIN_JOINT_NAMES order
+TEST_TO_TRAIN_ORDER = [TEST_JOINT_NAMES.split(',').index(name) for name in TRAIN_JOINT_NAMES.split(',')]
+SELECTION_VERSION = 2  # selection*.json written by an older rule are recomputed
 MASK_THRESHOLD = 32  # chroma key of the FGmasks / ChairMasks videos (first channel, 0-255)
 # Frames per training sequence (the original's counts; the videos end there) and the one shorter video.
 N_FRAMES = {(f'S{s + 1}', f'Seq{q + 1}'): n for s, pair in enumerate(
@@ -192,7 +247,8 @@ FULL_JOINT_EDGES = ('htop-head-neck-lcla-lsho-lelb-lwri-lhan,neck-rcla-rsho-relb
 FULL_JOINT_ORDER = [0, 1, 2, 8, 12, 13, 17, 21, 22, 26, 27, 7, 5, 14, 15, 16, 9, 10, 11, 23, 24, 25, 18, 19, 20,
                     3, 6, 4]
 FULL_MIN_VISIBLE_JOINTS = 28 // 3
-JOINT_INFOS = {'make_full_dataset': JointInfo(FULL_JOINT_NAMES, FULL_JOINT_EDGES)}
+JOINT_INFOS = {'make_dataset': JointInfo(TRAIN_JOINT_NAMES, TEST_JOINT_EDGES),
+               'make_full_dataset': JointInfo(FULL_JOINT_NAMES, FULL_JOINT_EDGES)}
 
 
 def raw_root(data_root=None):
@@ -206,23 +262,51 @@ def work_dir(data_root=None):
 def load_train_annotations(annot_mat_path, key='annot3'):
     """annot3 (or key='univ_annot3') per camera (list of (N, 28, 3) mm, camera frame) from a training
     sequence's annot.mat (v5)."""
+    import struct
+    import zlib
+
     import scipy.io
     path = Path(annot_mat_path)
     try:
         cells = scipy.io.loadmat(str(path), variable_names=[key])[key]
-    except (OSError, ValueError, KeyError, NotImplementedError) as e:
+    except (OSError, ValueError, KeyError, NotImplementedError, TypeError, IndexError, struct.error,
+            zlib.error, scipy.io.matlab.MatReadError) as e:
         raise TDHPFormatError(f'{path}: cannot read {key} ({e})') from e
+    if cells.dtype != object or cells.size != N_TRAIN_CAMERAS:
+        raise TDHPFormatError(f'{path}: {key} is not a cell array of {N_TRAIN_CAMERAS} cameras '
+                              f'(dtype {cells.dtype}, {cells.size} entries)')
     result = []
     for c in range(cells.size):
-        values = np.asarray(cells.reshape(-1)[c], np.float64)
-        if values.size % 84:
-            raise TDHPFormatError(f'{path}: {key} of camera {c} has {values.size} values, not a multiple of 28 x 3')
-        result.append(values.reshape(-1, 28, 3))
+        try:
+            values = np.asarray(cells.reshape(-1)[c], np.float64)
+        except (TypeError, ValueError) as e:
+            raise TDHPFormatError(f'{path}: {key} of camera {c} is not numeric ({e})') from None
+        if values.ndim != 2 or values.shape[1] != 84:
+            raise TDHPFormatError(f'{path}: {key} of camera {c} has shape {values.shape}, expected (frames, 84) = '
+                                  '28 joints x 3')
+        values = values.reshape(-1, 28, 3)
+        check_camera_coords_mm(values, path, f'{key} of camera {c}')
+        result.append(values)
+    if len({len(v) for v in result}) != 1:
+        raise TDHPFormatError(f'{path}: {key} has different frame counts per camera: {[len(v) for v in result]}')
     return result
 
 
 def train_sequences(root):
-    return [(s, q) for s in TRAIN_SUBJECTS for q in ('Seq1', 'Seq2') if (Path(root) / s / q / 'annot.mat').exists()]
+    """(subject, sequence) of the training release (S1-S8, both splits) whose annot.mat is present."""
+    return [(s, q) for s in SUBJECTS for q in ('Seq1', 'Seq2') if (Path(root) / s / q / 'annot.mat').exists()]
+
+
+def _selection_inputs(root):
+    """The files a frame selection depends on (their size and mtime go into its fingerprint)."""
+    return [Path(root) / s / q / name for s, q in train_sequences(root) for name in ('annot.mat', 'camera.calibration')]
+
+
+def _in_view(camera, camera_coords, width, height):
+    """(..., J) bool: joints in front of the camera that project into the width x height image."""
+    pixels = camera.camera_to_image(camera_coords.reshape(-1, 3)).reshape(camera_coords.shape[:-1] + (2,))
+    return ((camera_coords[..., 2] > 0) & (pixels[..., 0] >= 0) & (pixels[..., 0] < width)
+            & (pixels[..., 1] >= 0) & (pixels[..., 1] < height))
 
 
 def train_frame_relpath(subject, sequence, camera_index, frame):
@@ -238,56 +322,71 @@ def n_usable_frames(subject, sequence, camera_index, n_annotated):
 
 
 def select_frames_stage(data_root=None):
-    """Per training sequence: every 5th frame, then adaptive selection (a joint moved >= 100 mm; camera 0's
-    annot3, distances being the same in every camera's frame); a camera whose video is shorter drops the frames
-    past its end (make_video_tasks). Also the 3DHP-full selection (see full_selection)."""
-    from posepile.util import fileio
+    """tdhp: {'S/Seq/camera': [frames]} for each training camera (0-2, 4-8): every 5th frame of the video,
+    those with all 17 joints in front of the camera and inside the image, then the adaptive sampler (a joint
+    moved >= 100 mm since the last kept frame) on those, per camera, as the original. Also the 3DHP-full
+    selection (see full_selection). Both are stored with a fingerprint of annot.mat and camera.calibration:
+    a repaired or changed input is selected again."""
     from posepile.util.sampling import select_frames
+    root = raw_root(data_root)
     out_path = work_dir(data_root) / 'selection.json'
-    if out_path.exists():
-        selection = fileio.load_json(out_path)
-    else:
-        root = raw_root(data_root)
+    options = dict(version=SELECTION_VERSION, cameras=TRAIN_CAMERAS, step=TRAIN_FRAME_STEP,
+                   threshold=SELECTION_THRESHOLD_MM)
+    selection = pipeline.load_stage_json(out_path, _selection_inputs(root), options)
+    if selection is None:
         selection = {}
         for subject, sequence in train_sequences(root):
-            annot3 = load_train_annotations(root / subject / sequence / 'annot.mat')[0]
-            n = max(n_usable_frames(subject, sequence, c, len(annot3)) for c in TRAIN_CAMERAS)
-            candidates = np.arange(0, n, TRAIN_FRAME_STEP)
-            kept = select_frames(annot3[candidates], SELECTION_THRESHOLD_MM)
-            selection[f'{subject}/{sequence}'] = candidates[kept].tolist()
-        fileio.save_json(selection, out_path)
+            folder = root / subject / sequence
+            cameras = _checked_cameras(folder)
+            sizes = _train_image_sizes(folder / 'camera.calibration')
+            annot3 = load_train_annotations(folder / 'annot.mat')
+            for camera_index in TRAIN_CAMERAS:
+                n = n_usable_frames(subject, sequence, camera_index, len(annot3[camera_index]))
+                candidates = np.arange(0, n, TRAIN_FRAME_STEP)
+                coords = annot3[camera_index][candidates][:, TRAIN_JOINTS_OF_28]
+                candidates = candidates[_in_view(cameras[camera_index], coords, *sizes[camera_index]).all(axis=1)]
+                kept = select_frames(annot3[camera_index][candidates][:, TRAIN_JOINTS_OF_28], SELECTION_THRESHOLD_MM)
+                selection[f'{subject}/{sequence}/{camera_index}'] = candidates[kept].tolist()
+        pipeline.save_stage_json(selection, out_path, _selection_inputs(root), options)
     full_selection(data_root)
     return selection
+
+
+def _checked_cameras(folder):
+    """The cameras of a training sequence; an error naming the file unless it has all 14 with sizes."""
+    path = folder / 'camera.calibration'
+    cameras = load_train_cameras(path)
+    sizes = _train_image_sizes(path)
+    if len(cameras) != N_TRAIN_CAMERAS or len(sizes) != N_TRAIN_CAMERAS:
+        raise TDHPFormatError(f'{path}: {len(cameras)} cameras with {len(sizes)} size lines, expected '
+                              f'{N_TRAIN_CAMERAS}')
+    return cameras
 
 
 def full_selection(data_root=None):
     """3DHP-full: {'S/Seq/camera': [frames]}: every frame of each of the 14 videos through the adaptive
     sampler (100 mm, buffer 1) on that camera's annot3 (camera coordinates, mm), then the frames where at
-    least 28 // 3 = 9 joints project into the image in front of the camera (the original's count)."""
-    from posepile.util import fileio
+    least 28 // 3 = 9 joints project into the image in front of the camera (the original's count).
+    Fingerprinted like the tdhp selection."""
     from posepile.util.sampling import select_frames
-    out_path = work_dir(data_root) / 'selection_full.json'
-    if out_path.exists():
-        return fileio.load_json(out_path)
     root = raw_root(data_root)
+    out_path = work_dir(data_root) / 'selection_full.json'
+    options = dict(version=SELECTION_VERSION, threshold=SELECTION_THRESHOLD_MM, min_visible=FULL_MIN_VISIBLE_JOINTS)
+    selection = pipeline.load_stage_json(out_path, _selection_inputs(root), options)
+    if selection is not None:
+        return selection
     selection = {}
     for subject, sequence in train_sequences(root):
         folder = root / subject / sequence
-        cameras = load_train_cameras(folder / 'camera.calibration')
+        cameras = _checked_cameras(folder)
         sizes = _train_image_sizes(folder / 'camera.calibration')
         for camera_index, annot3 in enumerate(load_train_annotations(folder / 'annot.mat')):
-            if camera_index >= len(cameras):
-                raise TDHPFormatError(f'{folder / "annot.mat"}: annot3 has camera {camera_index}, '
-                                      f'camera.calibration only {len(cameras)}')
             annot3 = annot3[:n_usable_frames(subject, sequence, camera_index, len(annot3))]
             kept = select_frames(annot3, SELECTION_THRESHOLD_MM)
-            pixels = cameras[camera_index].camera_to_image(annot3[kept].reshape(-1, 3)).reshape(len(kept), -1, 2)
-            width, height = sizes[camera_index]
-            visible = ((annot3[kept, :, 2] > 0) & (pixels[..., 0] >= 0) & (pixels[..., 0] < width)
-                       & (pixels[..., 1] >= 0) & (pixels[..., 1] < height))
+            visible = _in_view(cameras[camera_index], annot3[kept], *sizes[camera_index])
             enough = visible.sum(axis=1) >= FULL_MIN_VISIBLE_JOINTS
             selection[f'{subject}/{sequence}/{camera_index}'] = kept[enough].tolist()
-    fileio.save_json(selection, out_path)
+    pipeline.save_stage_json(selection, out_path, _selection_inputs(root), options)
     return selection
 
 
@@ -300,13 +399,10 @@ def mask_video_path(root, subject, sequence, camera_index, kind='FGmasks'):
 def _frames_needing_masks(data_root=None):
     """{(subject, sequence, camera): sorted frames} over the tdhp and tdhp_full selections."""
     needed = {}
-    for key, frames in select_frames_stage(data_root).items():
-        subject, sequence = key.split('/')
-        for camera_index in TRAIN_CAMERAS:
-            needed.setdefault((subject, sequence, camera_index), set()).update(frames)
-    for key, frames in full_selection(data_root).items():
-        subject, sequence, camera_index = key.split('/')
-        needed.setdefault((subject, sequence, int(camera_index)), set()).update(frames)
+    for selection in (select_frames_stage(data_root), full_selection(data_root)):
+        for key, frames in selection.items():
+            subject, sequence, camera_index = key.split('/')
+            needed.setdefault((subject, sequence, int(camera_index)), set()).update(frames)
     return {k: sorted(v) for k, v in sorted(needed.items())}
 
 
@@ -376,62 +472,55 @@ def load_masks(data_root, subject, sequence, camera_index):
     return fileio.load_pickle(path)
 
 
-def _person_task(key, crop_relpath, camera, camera_coords, size, mask, scene_name, joint_order=None,
+def _person_task(key, frame_relpath, crop_relpath, camera, camera_coords, mask, scene_name, joint_order=None,
                  univ_camera_coords=None):
-    """PersonTask with the joint box (in-image joints x 1.05, clipped), or None when no joint is in view."""
+    """PersonTask of one person with the original's box: the box of ALL the (selected) projected joints x 1.05,
+    not clipped to the image, so a partly visible person keeps its scale (the crop itself is limited to the
+    image by make_efficient_example, as in the original). joint_order: indices into the raw 28 joints."""
     from posepile.datasets3d import Pose3DExample
     from posepile.preproc.video_stage import PersonTask
     from posepile.util import boxes
-    width, height = size
-    world = camera.camera_to_world(camera_coords)
-    pixels = camera.world_to_image(world)
-    inside = (pixels[:, 0] >= 0) & (pixels[:, 0] < width) & (pixels[:, 1] >= 0) & (pixels[:, 1] < height)
-    if not inside.any():
-        return None
-    box = boxes.intersection(boxes.expand(boxes.bb_of_points(pixels[inside]), BOX_EXPANSION),
-                             boxes.full_box((height, width)))
-    univ = None if univ_camera_coords is None else camera.camera_to_world(univ_camera_coords)
     if joint_order is not None:
-        world = world[joint_order]
-        univ = None if univ is None else univ[joint_order]
-    example = Pose3DExample(crop_relpath.replace('_downscaled/', '/', 1), world, box, camera, mask=mask,
-                            scene_name=scene_name, univ_coords=univ)
+        camera_coords = camera_coords[joint_order]
+        univ_camera_coords = None if univ_camera_coords is None else univ_camera_coords[joint_order]
+    world = camera.camera_to_world(camera_coords)
+    box = boxes.expand(boxes.bb_of_points(camera.world_to_image(world)), BOX_EXPANSION)
+    univ = None if univ_camera_coords is None else camera.camera_to_world(univ_camera_coords)
+    example = Pose3DExample(frame_relpath, world, box, camera, mask=mask, scene_name=scene_name, univ_coords=univ)
     return PersonTask(key, example, crop_relpath)
 
 
-def _fraction_in_view(camera, camera_coords, width, height):
-    pixels = camera.camera_to_image(camera_coords)
-    inside = (pixels[:, 0] >= 0) & (pixels[:, 0] < width) & (pixels[:, 1] >= 0) & (pixels[:, 1] < height)
-    return inside.mean()
+def split_of_subject(subject):
+    """0 (TRAIN) for S1-S7, 1 (VALID) for S8: the original's split of the tdhp training release."""
+    return 1 if subject in VALID_SUBJECTS else 0
 
 
-def make_video_tasks(data_root=None, cameras=TRAIN_CAMERAS):
-    """One VideoTask per training sequence and camera (imageSequence/video_N.avi, frame i = annot row i):
-    the selected frames where >= 1/3 of the joints are in view, with the joint box x 1.05 (clipped) and the
-    FGmasks person mask (when the `masks` stage stored it)."""
+def make_video_tasks(data_root=None, joint_order=TRAIN_JOINTS_OF_28, crop_root='tdhp_downscaled'):
+    """One VideoTask per training sequence and camera of the tdhp selection (imageSequence/video_N.avi,
+    frame i = annot row i): the joint box x 1.05 and the FGmasks person mask (when the `masks` stage stored
+    it). Keys '<split>/S/Seq/camera/frame' (split 0 TRAIN, 1 VALID). joint_order picks the stored joints from
+    the raw 28 (default the 17 of tdhp; None keeps all 28, as MuCo's sources do); crops go under crop_root."""
     from posepile.preproc.video_stage import VideoTask
     root = raw_root(data_root)
+    by_sequence = {}
+    for key, frames in select_frames_stage(data_root).items():
+        subject, sequence, camera_index = key.split('/')
+        by_sequence.setdefault((subject, sequence), {})[int(camera_index)] = frames
     tasks = []
-    for key, frames in sorted(select_frames_stage(data_root).items()):
-        subject, sequence = key.split('/')
+    for (subject, sequence), per_camera in sorted(by_sequence.items()):
         folder = root / subject / sequence
         all_cameras = load_train_cameras(folder / 'camera.calibration')
-        sizes = _train_image_sizes(folder / 'camera.calibration')
         annot3 = load_train_annotations(folder / 'annot.mat')
         univ3 = load_train_annotations(folder / 'annot.mat', 'univ_annot3')
-        for camera_index in cameras:
+        for camera_index, frames in sorted(per_camera.items()):
             fg_masks = load_masks(data_root, subject, sequence, camera_index)['fg'] or {}
             people = {}
-            n_frames = n_usable_frames(subject, sequence, camera_index, len(annot3[camera_index]))
             for frame in frames:
-                if frame >= n_frames or _fraction_in_view(all_cameras[camera_index], annot3[camera_index][frame],
-                                     *sizes[camera_index]) < MIN_FRACTION_IN_IMAGE:
-                    continue
                 relpath = train_frame_relpath(subject, sequence, camera_index, frame)
                 people[frame] = [_person_task(
-                    f'0/{subject}/{sequence}/{camera_index:02d}/{frame:06d}',
-                    relpath.replace('tdhp/', 'tdhp_downscaled/', 1), all_cameras[camera_index],
-                    annot3[camera_index][frame], sizes[camera_index], fg_masks.get(frame), key,
+                    f'{split_of_subject(subject)}/{subject}/{sequence}/{camera_index:02d}/{frame:06d}', relpath,
+                    relpath.replace('tdhp/', f'{crop_root}/', 1), all_cameras[camera_index],
+                    annot3[camera_index][frame], fg_masks.get(frame), f'{subject}/{sequence}', joint_order,
                     univ_camera_coords=univ3[camera_index][frame])]
             tasks.append(VideoTask(
                 f'{subject}/{sequence}/video_{camera_index}',
@@ -448,7 +537,8 @@ def full_frame_relpath(subject, sequence, camera_index, frame):
 
 def make_full_video_tasks(data_root=None):
     """3DHP-full: one VideoTask per sequence and each of the 14 cameras, the frames of full_selection, joints
-    in MuCo's 28-joint order, FGmasks person masks."""
+    in MuCo's 28-joint order, FGmasks person masks; the box of all 28 joints x 1.05 even when some are out
+    of view."""
     from posepile.preproc.video_stage import VideoTask
     root = raw_root(data_root)
     tasks = []
@@ -457,18 +547,16 @@ def make_full_video_tasks(data_root=None):
         camera_index = int(camera_index)
         folder = root / subject / sequence
         camera = load_train_cameras(folder / 'camera.calibration')[camera_index]
-        size = _train_image_sizes(folder / 'camera.calibration')[camera_index]
         annot3 = load_train_annotations(folder / 'annot.mat')[camera_index]
         univ3 = load_train_annotations(folder / 'annot.mat', 'univ_annot3')[camera_index]
         fg_masks = load_masks(data_root, subject, sequence, camera_index)['fg'] or {}
         people = {}
         for frame in frames:
-            task = _person_task(f'0/{subject}/{sequence}/{camera_index:02d}/{frame:06d}',
-                                full_frame_relpath(subject, sequence, camera_index, frame), camera, annot3[frame],
-                                size, fg_masks.get(frame), f'{subject}/{sequence}', FULL_JOINT_ORDER,
-                                univ_camera_coords=univ3[frame])
-            if task is not None:
-                people[frame] = [task]
+            people[frame] = [_person_task(
+                f'0/{subject}/{sequence}/{camera_index:02d}/{frame:06d}',
+                train_frame_relpath(subject, sequence, camera_index, frame),
+                full_frame_relpath(subject, sequence, camera_index, frame), camera, annot3[frame],
+                fg_masks.get(frame), f'{subject}/{sequence}', FULL_JOINT_ORDER, univ_camera_coords=univ3[frame])]
         tasks.append(VideoTask(
             f'{subject}/{sequence}/video_{camera_index}', str(folder / 'imageSequence' / f'video_{camera_index}.avi'),
             people, frame_relpath_pattern=f'tdhp/{subject}/{sequence}/Images/video_{camera_index}/frame_{{:06d}}.jpg'))
@@ -483,24 +571,25 @@ def _box_rule(detector_spec):
 @pipeline.cli_options(pipeline.DETECTOR_OPTION, pipeline.SKIP_BROKEN_OPTION, pipeline.KEEP_FRAMES_OPTION)
 def video_stage(shard=None, n_workers=None, detector_spec=None, skip_broken=None, keep_frames=False,
                 data_root=None):
-    """Training crops, one pass per video. With a detector (--detector or $POSEPILE_DETECTOR) boxes follow
-    3DHP's rule: the hull of the most confident detection and the joint box, when that hull still overlaps
-    the joint box with IoU > 0.5; else the joint box. Masks: the FGmasks person masks (run `masks` first)."""
+    """Training and validation crops (S1-S8), one pass per video, with the original's 3DHP colour correction
+    (improc.white_balance_3dhp). With a detector (--detector or $POSEPILE_DETECTOR) boxes follow 3DHP's rule:
+    the hull of the most confident detection and the joint box, when that hull still overlaps the joint box
+    with IoU > 0.5; else the joint box. Masks: the FGmasks person masks (run `masks` first)."""
     detector_spec = pipeline.configured_detector(detector_spec)
     pipeline.dataset_video_stage(NAME, make_video_tasks(data_root), shard, n_workers, data_root,
                                  subdir='crops_train', box_rule=_box_rule(detector_spec), detector_spec=detector_spec,
-                                 skip_broken=skip_broken, keep_frames=keep_frames)
+                                 skip_broken=skip_broken, keep_frames=keep_frames, image_adjustments_3dhp=True)
 
 
 @pipeline.cli_options(pipeline.DETECTOR_OPTION, pipeline.SKIP_BROKEN_OPTION, pipeline.KEEP_FRAMES_OPTION)
 def full_video_stage(shard=None, n_workers=None, detector_spec=None, skip_broken=None, keep_frames=False,
                      data_root=None):
-    """3DHP-full crops (14 cameras, every frame through the sampler), one pass per video; boxes and masks as
-    in the `video` stage."""
+    """3DHP-full crops (14 cameras, every frame through the sampler), one pass per video; colour correction,
+    boxes and masks as in the `video` stage."""
     detector_spec = pipeline.configured_detector(detector_spec)
     pipeline.dataset_video_stage(NAME, make_full_video_tasks(data_root), shard, n_workers, data_root,
                                  subdir='crops_full', box_rule=_box_rule(detector_spec), detector_spec=detector_spec,
-                                 skip_broken=skip_broken, keep_frames=keep_frames)
+                                 skip_broken=skip_broken, keep_frames=keep_frames, image_adjustments_3dhp=True)
 
 
 def make_test_crop_tasks(data_root=None):
@@ -530,17 +619,29 @@ def make_test_crop_tasks(data_root=None):
 def _train_image_sizes(path):
     """(width, height) per camera from the `size` lines of camera.calibration."""
     sizes = []
-    for line in open(path, encoding='utf-8'):
+    try:
+        lines = open(path, encoding='utf-8').read().splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise TDHPFormatError(f'{path}: cannot read ({e})') from e
+    for line_number, line in enumerate(lines, start=1):
         parts = line.split()
         if parts and parts[0] == 'size':
-            sizes.append((int(float(parts[1])), int(float(parts[2]))))
+            try:
+                width, height = (int(float(x)) for x in parts[1:3])
+            except ValueError:
+                raise TDHPFormatError(f'{path}:{line_number}: size is not two numbers') from None
+            if not (0 < width < 100_000 and 0 < height < 100_000):
+                raise TDHPFormatError(f'{path}:{line_number}: implausible image size {width} x {height}')
+            sizes.append((width, height))
     return sizes
 
 
 @pipeline.cli_options(('--color-correct-test', dict(
-    action='store_true', help="the original's gamma + white balance fix of the green-tinted test images")))
+    action='store_true', help="also apply the training crops' 3DHP colour correction to the test crops "
+                              "(the original left the test crops uncorrected)")))
 def test_crop_stage(shard=None, n_workers=None, color_correct_test=False, data_root=None):
-    """Crops of the test set images; with --color-correct-test the original's gamma + white-balance fix."""
+    """Crops of the test set images, uncorrected as in the original; --color-correct-test applies the training
+    crops' colour correction (improc.white_balance_3dhp) to them too."""
     tasks = make_test_crop_tasks(data_root)
     if tasks:
         pipeline.dataset_crop_stage(NAME, tasks, shard, n_workers, data_root, subdir='crops_test',
@@ -550,26 +651,28 @@ def test_crop_stage(shard=None, n_workers=None, color_correct_test=False, data_r
 
 
 def make_dataset(data_root=None):
-    """MPI-INF-3DHP: training sequences (8 cameras, every 5th frame + adaptive 100 mm, >= 1/3 of the joints
-    in view; 28 joints) and the test set as TEST (valid frames; the 17 test joints placed into the 28)."""
+    """MPI-INF-3DHP as the original's 3dhp.pkl: 17 joints (TRAIN_JOINT_NAMES); TRAIN = S1-S7 and VALID = S8 of
+    the training release (cameras 0-2, 4-8, every 5th frame with all 17 joints in view, then the adaptive
+    100 mm sampler per camera; colour-corrected crops); TEST = the valid frames of TS1-TS6 (uncorrected)."""
     from posepile.datasets3d import Pose3DDataset
-    from posepile.joint_info import JointInfo
     from posepile.preproc.pipeline import load_crop_results
-    splits = {0: [], 2: []}
-    for subset, split in (('train', 0), ('test', 2)):
-        crops = work_dir(data_root) / f'crops_{subset}'
-        if crops.exists():
-            for _, example in load_crop_results(crops):
-                if split == 2:  # test annotations have the 17 test joints: place them among the 28
-                    for attr in ('world_coords', 'univ_coords'):
-                        full = np.full((28, 3), np.nan, np.float32)
-                        full[TEST_JOINTS_OF_28] = getattr(example, attr)
-                        setattr(example, attr, full)
-                splits[split].append(example)
-    if not splits[0] and not splits[2]:
+    splits = {0: [], 1: [], 2: []}
+    crops_train = work_dir(data_root) / 'crops_train'
+    if crops_train.exists():
+        for key, example in load_crop_results(crops_train):
+            splits[int(key.split('/')[0])].append(example)
+    crops_test = work_dir(data_root) / 'crops_test'
+    if crops_test.exists():
+        for _, example in load_crop_results(crops_test):
+            # the test files' joint order (..., pelv, spin, head) -> the loaders' (..., spin, head, pelv)
+            example.world_coords = np.asarray(example.world_coords)[TEST_TO_TRAIN_ORDER]
+            if example.univ_coords is not None:
+                example.univ_coords = np.asarray(example.univ_coords)[TEST_TO_TRAIN_ORDER]
+            splits[2].append(example)
+    if not any(splits.values()):
         raise FileNotFoundError(f'{work_dir(data_root)}: no crops; run the video and crop-test stages of '
                                 'posepile/ds/tdhp/main.sh')
-    return Pose3DDataset(JointInfo(ALL_JOINT_NAMES, ALL_JOINT_EDGES), splits[0], None, splits[2])
+    return Pose3DDataset(JOINT_INFOS['make_dataset'], splits[0], splits[1], splits[2])
 
 
 def make_full_dataset(data_root=None):
