@@ -61,3 +61,8 @@ def test_mpii_real_images(data_root):
         ch, cw = improc.imread_rgb(data_root / crop.image_path).shape[:2]
         inside = crop.coords[np.all(np.isfinite(crop.coords), 1)]
         assert np.mean(np.all((inside >= 0) & (inside < [cw, ch]), 1)) > 0.9
+
+
+def test_person_box_is_the_originals_shifted_square():
+    """Side 200 * scale, centred 0.075 * side below objpos (written out by hand for scale 2 at (500, 300))."""
+    np.testing.assert_allclose(mpii.person_box(np.array([500.0, 300.0]), 2.0), [300, 130, 400, 400])

@@ -2,8 +2,9 @@
 
 Raw layout: $DATA_ROOT/mpii/mpii_human_pose_v1_u12_1.mat (the official annotation, struct RELEASE) and
 $DATA_ROOT/mpii/images/*.jpg. Training images (img_train == 1) with annotated people become TRAIN; the
-official test annotations are not public. Person box: centred at objpos with side 200 * scale px (MPII's
-scale is relative to a 200 px tall person).
+official test annotations are not public. Person box, as the original: a square of side 200 * scale px (MPII's
+scale is relative to a 200 px tall person) centred 0.075 * side below objpos. All 16 joints are kept (the
+original's single-person variant keeps the 12 limb joints; conversion by name gives those).
 """
 import logging
 from pathlib import Path
@@ -73,9 +74,14 @@ def load_people(mat_path):
     return people
 
 
+BOX_DOWN_SHIFT = 0.075  # of the side: objpos lies above the body's middle (the original's rule)
+
+
 def person_box(center, scale):
+    """The original's single-person box: a square of side 200 * scale px centred 0.075 * side below objpos."""
     side = 200.0 * scale
-    return np.array([center[0] - side / 2, center[1] - side / 2, side, side], np.float32)
+    cx, cy = center[0], center[1] + BOX_DOWN_SHIFT * side
+    return np.array([cx - side / 2, cy - side / 2, side, side], np.float32)
 
 
 def make_crop_tasks(data_root=None):
