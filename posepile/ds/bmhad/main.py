@@ -15,10 +15,11 @@ r = repetition 1-5, all two-digit):
 Camera extrinsics = [R(PosRel) | t] @ [Rw | Tw]. World: the mocap axes remapped as the original
 ((x, y, z) -> (-x, z, y), y up). A marker missing in the C3D (NaN, or exactly at the origin) is NaN.
 
-Bayer demosaicing: the mosaic's first row is G B G B..., the second R G R G... OpenCV names Bayer codes by
-the 2nd and 3rd pixels of the SECOND row, so this tile is OpenCV's 'GR' pattern: COLOR_BayerGR2RGB gives RGB
-(tested on a synthetic mosaic in tests/test_bmhad_recipe.py). The original converted with
-COLOR_BAYER_GB2RGB and wrote the result as RGB, which on this tile swaps red and blue.
+Bayer demosaicing: we ASSUME the mosaic's first row is G B G B..., the second R G R G... OpenCV names Bayer
+codes by the 2nd and 3rd pixels of the SECOND row, so this tile is OpenCV's 'GR' pattern: COLOR_BayerGR2RGB
+gives RGB (tested on a synthetic mosaic in tests/test_bmhad_recipe.py). The original converted with
+COLOR_BAYER_GB2RGB (OpenCV's G R / B G tile) and wrote the result as RGB. One of the two swaps red and blue;
+no real frame was available to settle which (docs/fidelity.md, bmhad: UNSURE).
 
 Takes missing upstream (the dataset website lists them) are skipped with a logged reason: s04_a08_r05
 everywhere, s05_a02_r05 and s10_a08_r05 in clusters l03 and l04. Selection per take (shared by the cameras
