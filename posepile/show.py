@@ -105,13 +105,20 @@ def load_any(name_or_path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog='posepile show', description=__doc__)
-    parser.add_argument('dataset', help='registered name, .posepile file, or Barecat export folder')
+    parser.add_argument('dataset', help='registered name, .posepile file, Barecat export folder, or an '
+                                        'augmentation asset pool (pascal_voc, inria_holidays, indoorscenes)')
     parser.add_argument('--split', default='train', choices=sorted(SPLITS_BY_NAME))
     parser.add_argument('--n', type=int, default=64)
     parser.add_argument('--tile-size', type=int, default=192)
     parser.add_argument('--out', required=True, help='PNG path')
     parser.add_argument('--html', action='store_true', help='also write OUT.html linking larger views')
     args = parser.parse_args(argv)
+    from posepile import augment
+    if args.dataset in augment.ASSET_NAMES and not Path(args.dataset).exists():  # augmentation asset pools
+        sheet, n_tiles = augment.contact_sheet(args.dataset, args.n, args.tile_size)
+        write_png(args.out, sheet)
+        print(f'wrote {args.out} ({n_tiles} {args.dataset} assets)')
+        return
     dataset = load_any(args.dataset)
     split = SPLITS_BY_NAME[args.split]
     sheet, indices = make_contact_sheet(dataset, split, args.n, args.tile_size)

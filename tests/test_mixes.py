@@ -394,3 +394,234 @@ def test_huge2d_common_keeps_examples_with_more_than_6_limb_joints(data_root):
     assert str(first.image_path) == 'coco/0_7.jpg'
     np.testing.assert_allclose(first.coords[shard.joint_info.ids['nose']], [17, 17])
     assert set(summary['missing']) == {'mpii_yolo_alljoints', 'posetrack', 'jrdb'}
+
+
+# ------------------------------------------------------------------------------------------------------
+# The NLF-era mixes (nlf-era-facts §2): streams, shares, section prefixes
+NLF_PARAMETRIC_SHARES = {  # nlf/pt/main.py get_parts_param, default branch (facts §2)
+    'agora': 10, 'bedlam': 16, 'rich': 5, 'behave': 5, 'spec': 3, 'surreal': 8, 'moyo': 8, 'arctic': 3,
+    'intercap': 3, 'genebody': 1, 'egobody': 1, 'hi4d_down': 3, 'hi4d_rerender': 8, 'humman': 2,
+    'synbody_humannerf': 6, 'thuman2': 6, 'zjumocap': 1, 'dfaust_render': 8}
+NLF_KP3D_SHARES = {  # get_parts3d, default branch
+    'h36m_': 10, 'muco_downscaled': 6, 'humbi': 5, '3doh_down': 3, 'panoptic_': 7, 'aist_': 6, 'aspset_': 4,
+    'gpa_': 4, '3dpeople': 4, 'sailvos': 5, 'bml_movi': 5, 'mads_down': 2, 'umpm_down': 2, 'bmhad_down': 3,
+    '3dhp_full_down': 3, 'totalcapture': 3, 'jta_down': 3, 'ikea_down': 2, 'human4d': 1, 'fit3d_': 2,
+    'chi3d_': 1, 'humansc3d_': 1, 'hspace_': 3, 'egohumans': 6, 'dna_rendering': 6}
+NLF_2D_SHARES = {'mpii_down': 4, 'coco_': 4, 'jrdb_down': 4, 'posetrack_down': 4, 'aic_down': 4, 'halpe': 4}
+NLF_DENSE_SHARES = {'densepose_coco_': 14, 'densepose_posetrack_': 7}
+
+
+def _nlf_section(image_path, prefixes):
+    """NLF's assignment restated: sorted prefixes, bisect, the found prefix must start the path."""
+    import bisect
+    ordered = sorted(prefixes)
+    i = bisect.bisect(ordered, image_path) - 1
+    return ordered[i] if i >= 0 and image_path.startswith(ordered[i]) else None
+
+
+def test_nlf_streams_have_nlfs_sections_and_shares():
+    for name, expected, total in (('nlf_parametric', NLF_PARAMETRIC_SHARES, 97), ('nlf_kp3d', NLF_KP3D_SHARES, 97),
+                                  ('nlf_2d', NLF_2D_SHARES, 24), ('nlf_dense', NLF_DENSE_SHARES, 21)):
+        entries = mixes.MIXES[name]
+        assert {e.prefix: e.share for e in entries} == expected, name
+        assert len(entries) == len(expected) and sum(expected.values()) == total
+        assert mixes.batch_size(name) == total
+        assert all(e.splits == ((TRAIN, TRAIN),) for e in entries if e.dataset not in
+                   {x.dataset for x in mixes.MIXES['huge8']})
+    assert mixes.MIXES['nlf_2d'] is mixes.MIXES['huge2d2'] and mixes.MIXES['nlf_dense'] is mixes.MIXES['dense_multi']
+    # huge2d2 as the original's make_huge2d2: six sources, TRAIN only, each with its own suffix
+    assert [(e.dataset, e.suffix) for e in mixes.MIXES['huge2d2']] == [
+        ('mpii_yolo_alljoints', 'mpii'), ('coco_wb', 'coco'), ('posetrack', 'posetrack'), ('jrdb', 'jrdb'),
+        ('aic', 'aic'), ('halpe', 'halpe')]
+    assert [(e.dataset, e.suffix) for e in mixes.MIXES['dense_multi']] == [
+        ('densepose_coco', 'coco'), ('densepose_posetrack', 'posetrack')]
+    # kp3d = huge8's training sources minus the five parametric ones, plus egohumans and dna_rendering;
+    # sources it shares with huge8 keep huge8's splits and suffixes
+    huge8 = {e.dataset: e for e in _training('huge8')}
+    kp3d = {e.dataset: e for e in mixes.MIXES['nlf_kp3d']}
+    assert set(kp3d) == (set(huge8) - {'agora', 'surreal', 'behave', 'rich_body', 'spec'}) | {'egohumans',
+                                                                                               'dna_rendering'}
+    for dataset in set(kp3d) & set(huge8):
+        assert (kp3d[dataset].splits, kp3d[dataset].suffix) == (huge8[dataset].splits, huge8[dataset].suffix)
+    # every image folder our recipes write falls into its own section once stored in the mix
+    for name in mixes.NLF_STREAMS:
+        prefixes = [e.prefix for e in mixes.MIXES[name]]
+        assert len(set(prefixes)) == len(prefixes)
+        for e in mixes.MIXES[name]:
+            own_folder = f'{e.dataset}_downscaled/x/0001.jpg'
+            stored = mixes.image_path_in_mix(own_folder, e.prefix)
+            assert stored.startswith(e.prefix) and _nlf_section(stored, prefixes) == e.prefix, (name, stored)
+    assert mixes.image_path_in_mix('tdoh_downscaled/a/b.jpg', '3doh_down') == '3doh_downscaled/a/b.jpg'
+    assert mixes.image_path_in_mix('tdpeople_downscaled/b.jpg', '3dpeople') == '3dpeople_downscaled/b.jpg'
+    assert mixes.image_path_in_mix('coco_wb_downscaled/b.jpg', 'coco_') == 'coco_wb_downscaled/b.jpg'
+    assert mixes.image_path_in_mix('synbody_downscaled/b.jpg', 'synbody_humannerf') == \
+        'synbody_humannerf/synbody_downscaled/b.jpg'
+
+
+def test_nlf_mix_names_are_registered_or_pending_and_unregistered_ones_are_listed(tmp_path, monkeypatch):
+    from posepile.merging.mix_build import MixBuildError, build_mix
+    monkeypatch.setenv('DATA_ROOT', str(tmp_path))
+    pending = [e.dataset for e in mixes.MIXES['nlf_parametric'] if e.dataset not in registry.DATASETS]
+    if not pending:
+        pytest.skip('every nlf_parametric source is registered')
+    with pytest.raises(MixBuildError) as error:
+        build_mix('nlf_parametric', tmp_path / 'out')
+    for dataset in pending:
+        assert f'bash posepile/ds/{dataset}/main.sh  (no recipe yet' in str(error.value)
+    summary = build_mix('nlf_parametric', tmp_path / 'out', allow_missing=True)
+    assert set(summary['missing']) == {e.dataset for e in mixes.MIXES['nlf_parametric']}
+    assert summary['joint_names'] == [] and summary['batch_size'] == 97 and 'stream' not in summary
+
+
+@pytest.fixture(scope='module')
+def built_2d_fakes(tmp_path_factory):
+    from tests.fakes import aic, halpe
+    data_root = tmp_path_factory.mktemp('mix2d_data')
+    aic.write_fake_release(data_root / 'aic')
+    halpe.write_fake_release(data_root / 'halpe')
+    env = dict(_env(data_root), POSEPILE_WORKERS='1',
+               PATH=f'{Path(sys.executable).parent}{os.pathsep}{os.environ.get("PATH", "")}')
+    for name in ('aic', 'halpe'):
+        result = subprocess.run(['bash', str(REPO / f'posepile/ds/{name}/main.sh')], cwd=REPO, env=env,
+                                capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+    return data_root
+
+
+def test_mix_build_nlf_2d_on_fakes(built_2d_fakes, tmp_path, monkeypatch):
+    """`posepile mix build nlf_2d` on the AIC and Halpe fakes: suffixed union of the six 2D skeletons, the
+    > 6-limb-joint rule per source, NLF's section prefixes, per-source shards with crops, one stream archive."""
+    from posepile.merging.merge import BODY_JOINTS_2D
+    from posepile.storage.annotations import load_dataset
+    from posepile.storage.barecat_store import BarecatDataset
+    from posepile.util import improc
+    data_root = built_2d_fakes
+    monkeypatch.setenv('DATA_ROOT', str(data_root))
+    out = tmp_path / 'nlf_2d'
+    refused = _mix(data_root, 'build', 'nlf_2d', str(out))
+    assert refused.returncode == 2 and 'bash posepile/ds/jrdb/main.sh' in refused.stderr
+    result = _mix(data_root, 'build', 'nlf_2d', str(out), '--allow-missing')
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((out / 'mix.json').read_text())
+    assert set(summary['sources']) == {'aic', 'halpe'} and summary['batch_size'] == 24
+
+    # the union: every registered source's own joints with its suffix (nothing shared across sources)
+    expected_names = [f'{n}_{e.suffix}' for e in mixes.MIXES['nlf_2d'] for n in registry.joint_info(e.dataset).names]
+    assert summary['joint_names'] == expected_names
+
+    prefixes = list(NLF_2D_SHARES)
+    stream = BarecatDataset(out / 'stream', load_images=False)
+    assert stream.joint_info.names == expected_names
+    stream_paths = []
+    total_train = 0
+    for entry in (e for e in mixes.MIXES['nlf_2d'] if e.dataset in ('aic', 'halpe')):
+        built = load_dataset(data_root / 'cache' / f'{entry.dataset}.posepile')
+        limbs = [built.joint_info.ids[n] for n in BODY_JOINTS_2D]
+        kept = [ex for ex in built.examples[TRAIN] if np.isfinite(ex.coords[limbs]).all(axis=1).sum() > 6]
+        assert 0 < len(kept) <= len(built.examples[TRAIN])
+        shard = BarecatDataset(out / 'sources' / entry.dataset, load_images=True)
+        assert len(shard.examples[TRAIN]) == len(kept) and summary['sources'][entry.dataset]['counts']['train'] == \
+            len(kept)
+        assert summary['sources'][entry.dataset].get('dropped_few_limb_joints', 0) == \
+            len(built.examples[TRAIN]) - len(kept)
+        assert not shard.examples[VALID] and not shard.examples[TEST]
+        columns = [expected_names.index(f'{n}_{entry.suffix}') for n in built.joint_info.names]
+        for got, want in zip(shard.examples[TRAIN], kept):
+            assert str(got.image_path) == str(want.image_path)  # our folders already start with NLF's prefix
+            assert _nlf_section(str(got.image_path), prefixes) == entry.prefix
+            np.testing.assert_allclose(got.coords[columns], want.coords, atol=0.1)
+            others = np.setdiff1d(np.arange(len(expected_names)), columns)
+            assert np.isnan(got.coords[others]).all()
+            assert np.array_equal(got.image, improc.decode_jpeg((data_root / want.image_path).read_bytes()))
+        stream_paths += [str(ex.image_path) for ex in kept]
+        total_train += len(kept)
+    assert len(stream.examples[TRAIN]) == total_train
+    assert [str(ex.image_path) for ex in stream.examples[TRAIN]] == stream_paths
+    assert summary['stream']['sections'] == {'aic_down': len([p for p in stream_paths if p.startswith('aic')]),
+                                             'halpe': len([p for p in stream_paths if p.startswith('halpe')])}
+
+
+def test_mix_build_renames_image_folders_to_nlf_sections(data_root):
+    """nlf_kp3d with a synthetic built `tdoh` (crop folder tdoh_downscaled): stored as 3doh_downscaled/...,
+    which falls in NLF's '3doh_down' section, and the crops still come along (read through image_links)."""
+    from posepile.datasets3d import Pose3DDataset, Pose3DExample, save_to_cache
+    from posepile.merging.mix_build import build_mix
+    from posepile.storage.barecat_store import BarecatDataset
+    from posepile.util import improc
+    from posepile.util.camera import Camera
+    ji = registry.joint_info('tdoh')
+    camera = Camera([0, 0, 0], np.eye(3), [[500, 0, 32], [0, 500, 32], [0, 0, 1]])
+    rng = np.random.default_rng(1)
+    template = np.stack([rng.uniform(-300, 300, ji.n_joints), rng.uniform(-800, 800, ji.n_joints),
+                         np.full(ji.n_joints, 4000.0)], axis=1)
+    examples = []
+    for i in range(3):
+        path = f'tdoh_downscaled/train/{i:04d}.jpg'
+        image = rng.integers(0, 255, (64, 64, 3), np.uint8)
+        (data_root / path).parent.mkdir(parents=True, exist_ok=True)
+        (data_root / path).write_bytes(improc.encode_jpeg(image, 95))
+        coords = template + rng.normal(0, 2, template.shape)  # plausible: nlf_kp3d is filtered as huge8
+        examples.append(Pose3DExample(path, coords, [-100, -100, 264, 264], camera))
+    save_to_cache('tdoh', Pose3DDataset(ji, examples))
+    summary = build_mix('nlf_kp3d', data_root / 'kp3d', allow_missing=True)
+    assert summary['sources']['tdoh']['counts']['train'] == 3
+    shard = BarecatDataset(data_root / 'kp3d' / 'sources' / 'tdoh', load_images=True)
+    stream = BarecatDataset(data_root / 'kp3d' / 'stream', load_images=False)
+    for i, (got, original) in enumerate(zip(shard.examples[TRAIN], examples)):
+        assert str(got.image_path) == f'3doh_downscaled/train/{i:04d}.jpg'
+        assert _nlf_section(str(got.image_path), list(NLF_KP3D_SHARES)) == '3doh_down'
+        assert np.array_equal(got.image, improc.decode_jpeg((data_root / original.image_path).read_bytes()))
+    assert [str(ex.image_path) for ex in stream.examples[TRAIN]] == [
+        f'3doh_downscaled/train/{i:04d}.jpg' for i in range(3)]
+
+
+def test_mix_build_nlf_parametric_keeps_parameters_drops_joints(data_root):
+    """A synthetic built `agora` in nlf_parametric: examples without parameters dropped, joints dropped
+    (parametric-only archive: no joint names), parameters kept, paths start with 'agora'."""
+    from posepile.datasets3d import Pose3DDataset, Pose3DExample, save_to_cache
+    from posepile.merging.mix_build import build_mix
+    from posepile.storage.barecat_store import BarecatDataset
+    from posepile.util.camera import Camera
+    ji = registry.joint_info('agora')
+    camera = Camera([0, 0, 0], np.eye(3), [[500, 0, 32], [0, 500, 32], [0, 0, 1]])
+    examples = []
+    for i in range(5):
+        params = None if i == 2 else {
+            'type': 'smplx', 'gender': 'neutral', 'pose': np.full(165, 0.01 * i, np.float32),
+            'shape': np.arange(10, dtype=np.float32), 'trans': np.array([0, 0, 4.0 + i], np.float32)}
+        coords = np.full((ji.n_joints, 3), 100.0 * i) + [0, 0, 4000]
+        examples.append(Pose3DExample(f'agora_downscaled/{i}.jpg', coords, [0, 0, 64, 64], camera,
+                                      parameters=params))
+    save_to_cache('agora', Pose3DDataset(ji, examples))
+    summary = build_mix('nlf_parametric', data_root / 'param', allow_missing=True, include_images=False)
+    marker = summary['sources']['agora']
+    assert marker['counts']['train'] == 4 and marker['dropped_no_parameters'] == 1
+    for folder in ('sources/agora', 'stream'):
+        archive = BarecatDataset(data_root / 'param' / folder, load_images=False)
+        assert archive.joint_info.n_joints == 0
+        got = list(archive.examples[TRAIN])
+        assert [str(ex.image_path) for ex in got] == [f'agora_downscaled/{i}.jpg' for i in (0, 1, 3, 4)]
+        assert all(ex.world_coords is None for ex in got)
+        np.testing.assert_allclose([ex.parameters['trans'][2] for ex in got], [4, 5, 7, 8])
+        np.testing.assert_allclose(got[3].parameters['pose'], np.full(165, 0.04), atol=1e-6)
+
+
+def test_huge2d2_limb_rule_counts_the_sources_own_limb_joints(data_root):
+    """A synthetic built `jrdb` in huge2d2: kept with > 6 valid of its own 12 limb joints (suffix _jrdb);
+    validation-free (TRAIN -> TRAIN only)."""
+    from posepile.datasets2d import Pose2DDataset, Pose2DExample
+    from posepile.datasets3d import save_to_cache
+    from posepile.merging.merge import BODY_JOINTS_2D
+    from posepile.merging.mix_build import build_mix
+    ji = registry.joint_info('jrdb')
+    limbs = [ji.ids[n] for n in BODY_JOINTS_2D]
+    train = []
+    for n_valid in range(13):
+        coords = np.full((ji.n_joints, 2), 10.0, np.float32)
+        coords[limbs[n_valid:]] = np.nan
+        train.append(Pose2DExample(f'jrdb_downscaled/{n_valid}.jpg', coords, [0, 0, 50, 50]))
+    valid = [Pose2DExample('jrdb_downscaled/v.jpg', np.full((ji.n_joints, 2), np.nan, np.float32), [0, 0, 5, 5])]
+    save_to_cache('jrdb', Pose2DDataset(ji, train, valid))
+    summary = build_mix('huge2d2', data_root / 'h2d2', allow_missing=True, include_images=False)
+    assert summary['sources']['jrdb']['counts'] == {'train': 6, 'valid': 0, 'test': 0}  # 7..12 valid limbs
+    assert summary['sources']['jrdb']['dropped_few_limb_joints'] == 7

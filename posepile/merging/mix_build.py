@@ -6,14 +6,23 @@ For each source of the mix (posepile.merging.mixes.MIXES), one at a time:
 Filters, as the original (§2.12): huge8 and medium3 pass the merged training set through the plausibility
 filter (defaults: bone ratio < 0.1 or > 3 and > 150 mm off the merged train mean, >= 4 joints in the box;
 SURREAL always kept; Panoptic's 161029_piano1 not rejected wholesale: piano1=True); small5 is not
-filtered; 2D mixes keep training examples with > 6 valid limb joints. The bone references are the mean train bone lengths of the whole merged
-set, accumulated source by source in a first streaming pass (cached per source under OUT/stats/).
+filtered; 2D mixes (but dense_multi) keep training examples with > 6 valid limb joints; the parametric mix
+keeps examples with body-model parameters and drops their joints. The bone references are the mean train
+bone lengths of the whole merged set, accumulated source by source in a first streaming pass (cached per
+source under OUT/stats/).
 
 Output folder:
   OUT/sources/<dataset>/{annotations,images}.barecat   one shard per source (posepile.storage.barecat_store)
   OUT/sources/<dataset>/mix_source.json                 written last: marks the shard finished
   OUT/skeleton_info.json                                {source: {suffix, indices, names, edges}, '': union}
   OUT/mix.json                                          entries, shares, union skeleton, counts, missing
+  OUT/stream/annotations.barecat                        mixes with NLF section prefixes (huge2d2, dense_multi,
+                                                        nlf_*): all sources in one archive, as NLF reads a stream
+Image paths: in mixes whose entries carry NLF's section name (`prefix`), every image path starts with it
+(mixes.image_path_in_mix; checked against NLF's bisect assignment); the shard's images are read through
+OUT/sources/<dataset>/image_links/ (symlinks to the crop folders under DATA_ROOT).
+Datasets a mix names that are not registered yet (or not built) are listed with their build command; the
+build refuses unless --allow-missing, then builds the others.
 Resumable: a finished shard whose union skeleton and bone references are unchanged is skipped; an
 interrupted one resumes inside the Barecat export. Memory: one source at a time, examples streamed; only a
 1-byte keep flag per example of the current source is held.
@@ -23,6 +32,7 @@ import copy
 import hashlib
 import json
 import logging
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -35,6 +45,7 @@ from posepile.merging import mixes
 logger = logging.getLogger(__name__)
 
 SOURCE_MARKER = 'mix_source.json'
+IMAGE_LINKS = 'image_links'  # OUT/sources/<dataset>/image_links/: see ImageLinks
 
 
 class MixBuildError(RuntimeError):
@@ -44,13 +55,13 @@ class MixBuildError(RuntimeError):
 # ------------------------------------------------------------------------------------------------------
 # What is there
 def build_command(dataset):
-    """The command that builds `dataset` (its recipe's main.sh)."""
+    """The command that builds `dataset` (its recipe's main.sh), or a note that it has no recipe yet."""
     from posepile import registry
     if dataset in registry.DATASETS:
         module = registry.DATASETS[dataset].split(':')[0]
         folder = module.rsplit('.', 1)[0].replace('.', '/')
         return f'bash {folder}/main.sh'
-    return f'bash posepile/ds/{dataset}/main.sh  (no recipe yet: {dataset!r} is not registered)'
+    return f'bash posepile/ds/{dataset}/main.sh  (no recipe yet: {dataset!r} is not registered in posepile/registry.py)'
 
 
 def entry_status(entry):
@@ -74,15 +85,26 @@ def _joint_info_digest(ji):
 class SourceView:
     """A source dataset seen through its mix entry: union-skeleton coordinates, target splits."""
 
-    def __init__(self, entry, dataset, union_ji, is_3d):
+    def __init__(self, entry, dataset, union_ji, is_3d, mix_name=None, image_links=None):
         self.entry = entry
         self.dataset = dataset
         self.union_ji = union_ji
         self.is_3d = is_3d
-        if is_3d:
+        self.parametric = mix_name in mixes.MIXES_PARAMETRIC
+        self.section_names = [e.prefix for e in mixes.get_mix(mix_name)] if mix_name and entry.prefix else []
+        self.image_links = image_links  # ImageLinks: the image root under the mix's image paths (prefixed mixes)
+        if self.parametric:
+            self.source_index = np.zeros(0, np.int64)
+            self.present = self.source_index
+            self.limb_union_indices = []
+            return
+        if is_3d or mix_name in mixes.MIXES_2D_SUFFIXED:
             indices, names = mixes.source_layout(entry, union_ji)
         else:
             indices, names = list(range(union_ji.n_joints)), list(union_ji.names)
+        # the limb joints of this source in the union (2D filter: "> 6 valid limb joints")
+        from posepile.merging.merge import BODY_JOINTS_2D
+        self.limb_union_indices = [u for u, n in zip(indices, names) if n in BODY_JOINTS_2D]
         actual = dict(dataset.joint_info.ids)
         if entry.dataset in mixes.CONVERTED_TO_MUCO:
             for muco_name, raw_name in mixes.MUCO_ALIASES.items():
@@ -109,9 +131,15 @@ class SourceView:
 
     def convert(self, example):
         """The example with its joints placed into the union skeleton BY NAME: a dataset built in an older
-        joint order (e.g. SURREAL with its pelvis first) enters the mix in the declared order, no rebuild."""
+        joint order (e.g. SURREAL with its pelvis first) enters the mix in the declared order, no rebuild.
+        Parametric mixes drop the joints; prefixed mixes store the image under NLF's section name."""
         new = copy.copy(example)
-        if self.is_3d:
+        if self.entry.prefix:
+            new.image_path = self.mix_image_path(example.image_path)
+        if self.parametric:
+            new.world_coords = None
+            new.univ_coords = None
+        elif self.is_3d:
             if example.world_coords is not None:  # parametric-only examples carry no joints
                 new.world_coords = self.convert_coords(example.world_coords)
             if example.univ_coords is not None:
@@ -119,6 +147,53 @@ class SourceView:
         else:
             new.coords = self.convert_coords(example.coords)
         return new
+
+
+    def mix_image_path(self, image_path):
+        new_path = mixes.image_path_in_mix(image_path, self.entry.prefix)
+        section = mixes.nlf_section_of(new_path, self.section_names)
+        if section != self.entry.prefix:
+            raise MixBuildError(
+                f'{self.entry.dataset}: image path {new_path!r} would fall into NLF section {section!r}, not '
+                f'{self.entry.prefix!r} (rename its folder in mixes.IMAGE_DIR_RENAMES)')
+        if self.image_links is not None:
+            self.image_links.add(new_path, str(image_path))
+        return new_path
+
+
+class ImageLinks:
+    """A folder of symlinks under which the mix's (renamed) image paths resolve to the crops under DATA_ROOT:
+    one link per first folder of the new paths (`3doh_downscaled` -> DATA_ROOT/tdoh_downscaled, or a prefix
+    folder -> DATA_ROOT itself). The Barecat export reads the images through it (its `image_root`)."""
+
+    def __init__(self, folder):
+        from posepile.paths import data_root
+        self.folder = Path(folder)
+        self.data_root = Path(data_root())
+        self.known = {}
+
+    def add(self, new_path, old_path):
+        if Path(old_path).is_absolute():
+            return
+        new_first = new_path.partition('/')[0]
+        if new_path == old_path:
+            target = self.data_root / new_first
+        elif new_path == f'{new_first}/{old_path}':
+            target = self.data_root
+        else:
+            target = self.data_root / old_path.partition('/')[0]
+        known = self.known.get(new_first)
+        if known is not None:
+            if known != target:
+                raise MixBuildError(f'image folder {new_first} of the mix maps to both {known} and {target}')
+            return
+        link = self.folder / new_first
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() and Path(os.readlink(link)) != target:
+            link.unlink()
+        if not link.is_symlink():
+            link.symlink_to(target, target_is_directory=True)
+        self.known[new_first] = target
 
 
 class _KeptExamples:
@@ -222,10 +297,9 @@ def plausibility_flags(view, segment, union_edges, reference_mm, always_plausibl
 
 
 def limb_joint_flags(view, segment, report):
-    """2D: keep training examples with > 6 valid limb joints in the common skeleton."""
-    from posepile.merging.merge import BODY_JOINTS_2D
-    limbs = [view.union_ji.ids[n] for n in BODY_JOINTS_2D]
-    source_limbs = view.source_index[limbs]
+    """2D: keep training examples with > 6 valid limb joints (of the 12 of the common skeleton, or of the
+    source's own 12 in a suffixed mix)."""
+    source_limbs = view.source_index[view.limb_union_indices]
     keep = np.ones(len(segment), bool)
     for i, example in enumerate(segment):
         coords = np.asarray(example.coords)
@@ -236,6 +310,18 @@ def limb_joint_flags(view, segment, report):
     return keep
 
 
+def parameter_flags(segment, report):
+    """Parametric mixes: keep the training examples that carry body-model parameters with a pose (NLF's
+    parametric loader requires `parameters['pose']`)."""
+    keep = np.ones(len(segment), bool)
+    for i, example in enumerate(segment):
+        parameters = getattr(example, 'parameters', None)
+        if not parameters or parameters.get('pose') is None:
+            keep[i] = False
+            report['dropped_no_parameters'] += 1
+    return keep
+
+
 # ------------------------------------------------------------------------------------------------------
 # Export of one source
 def export_source(view, shard_dir, name, reference_mm, union_edges, fingerprint, include_images, shard_size):
@@ -243,7 +329,8 @@ def export_source(view, shard_dir, name, reference_mm, union_edges, fingerprint,
     from posepile.datasets3d import Pose3DDataset
     from posepile.storage.barecat_store import export_dataset
     entry = view.entry
-    report = {'dropped_few_joints_in_box': 0, 'dropped_implausible_bone': 0, 'dropped_few_limb_joints': 0}
+    report = {'dropped_few_joints_in_box': 0, 'dropped_implausible_bone': 0, 'dropped_few_limb_joints': 0,
+              'dropped_no_parameters': 0}
     examples = {}
     for split in (TRAIN, VALID, TEST):
         segments = view.segments(split)
@@ -251,7 +338,9 @@ def export_source(view, shard_dir, name, reference_mm, union_edges, fingerprint,
         for segment in segments:
             if split != TRAIN:
                 flags.append(None)
-            elif name in mixes.MIXES_2D:
+            elif name in mixes.MIXES_PARAMETRIC:
+                flags.append(parameter_flags(segment, report))
+            elif name in mixes.LIMB_FILTERED_2D:
                 flags.append(limb_joint_flags(view, segment, report))
             elif name in mixes.PLAUSIBILITY_FILTERED:
                 flags.append(plausibility_flags(view, segment, union_edges, reference_mm,
@@ -264,7 +353,9 @@ def export_source(view, shard_dir, name, reference_mm, union_edges, fingerprint,
     merged.examples = examples
     counts = {SPLIT_NAMES[s]: len(examples[s]) for s in (TRAIN, VALID, TEST)}
     merged.source_counts = [{'dataset': entry.dataset, 'suffix': entry.suffix, 'share': entry.share, **counts}]
-    export_dataset(merged, shard_dir, shard_size_limit=shard_size, include_images=include_images)
+    image_root = view.image_links.folder if view.image_links is not None else None
+    export_dataset(merged, shard_dir, image_root=image_root, shard_size_limit=shard_size,
+                   include_images=include_images)
     marker = {'dataset': entry.dataset, 'suffix': entry.suffix, 'share': entry.share,
               'splits': [list(s) for s in entry.splits], 'fingerprint': fingerprint, 'counts': counts,
               **{k: v for k, v in report.items() if v}}
@@ -310,7 +401,8 @@ def build_mix(name, out_dir, allow_missing=False, include_images=True, shard_siz
 
     def open_view(entry):
         dataset = get_dataset(entry.dataset)
-        return SourceView(entry, dataset, union_ji, not isinstance(dataset, Pose2DDataset))
+        links = ImageLinks(out_dir / 'sources' / entry.dataset / IMAGE_LINKS) if entry.prefix else None
+        return SourceView(entry, dataset, union_ji, not isinstance(dataset, Pose2DDataset), name, links)
 
     reference = None
     if name in mixes.PLAUSIBILITY_FILTERED:
@@ -342,9 +434,13 @@ def build_mix(name, out_dir, allow_missing=False, include_images=True, shard_siz
 
     registered = [e for e in entries if status[e.dataset] != 'unregistered']
     _write_json(out_dir / 'skeleton_info.json', mixes.skeleton_info(name, union_ji, registered))
+    stream = None
+    if any(e.prefix for e in entries) and sources:
+        stream = write_stream_archive(out_dir, name, union_ji, [e for e in ready if e.dataset in sources],
+                                      shard_size)
     summary = {
         'mix': name,
-        'batch_size': mixes.BATCH_SIZE_2D if name in mixes.MIXES_2D else mixes.BATCH_SIZE_3D,
+        'batch_size': mixes.batch_size(name),
         'entries': [{'dataset': e.dataset, 'splits': [list(s) for s in e.splits], 'suffix': e.suffix,
                      'share': e.share, 'status': status[e.dataset]} for e in entries],
         'joint_names': list(union_ji.names),
@@ -352,14 +448,55 @@ def build_mix(name, out_dir, allow_missing=False, include_images=True, shard_siz
         'missing': missing,
         'sources': sources,
     }
+    if stream is not None:
+        summary['stream'] = stream
     if reference is not None:
         summary['train_bone_reference_mm'] = [None if not np.isfinite(v) else float(v) for v in reference]
     _write_json(out_dir / 'mix.json', summary)
     return summary
 
 
+class _Chained:
+    """List-like concatenation of example lists (len and iteration)."""
+
+    def __init__(self, parts):
+        self.parts = parts
+
+    def __len__(self):
+        return sum(len(p) for p in self.parts)
+
+    def __iter__(self):
+        for part in self.parts:
+            yield from part
+
+
+def write_stream_archive(out_dir, name, union_ji, entries, shard_size):
+    """OUT/stream/annotations.barecat: every finished source shard of the mix in one archive (the original
+    layout, mix order), as NLF reads a stream (`FLAGS.dataset3d`, `dataset3d_kp`, `dataset2d`, `dataset_dense`
+    point at one archive each; NLF splits it into sections by image-path prefix). Annotations only: the
+    crops are in the source shards' images.barecat (and under DATA_ROOT).
+    Returns {path, counts, sections: {prefix: training examples}}."""
+    from posepile.datasets2d import Pose2DDataset
+    from posepile.datasets3d import Pose3DDataset
+    from posepile.storage.barecat_store import BarecatDataset, export_dataset
+    shards = [BarecatDataset(out_dir / 'sources' / e.dataset, load_images=False) for e in entries]
+    is_3d = not mixes.is_2d(name)
+    merged = Pose3DDataset(union_ji, compute_bone_lengths=False) if is_3d else Pose2DDataset(union_ji)
+    merged.examples = {split: _Chained([shard.examples[split] for shard in shards])
+                       for split in (TRAIN, VALID, TEST)}
+    merged.source_counts = [{'dataset': e.dataset, 'prefix': e.prefix, 'share': e.share,
+                             **{SPLIT_NAMES[s]: len(shard.examples[s]) for s in (TRAIN, VALID, TEST)}}
+                            for e, shard in zip(entries, shards)]
+    stream_dir = out_dir / 'stream'
+    logger.info('%s: writing the stream archive %s', name, stream_dir / 'annotations.barecat')
+    export_dataset(merged, stream_dir, shard_size_limit=shard_size, include_images=False)
+    return {'path': str(stream_dir / 'annotations.barecat'),
+            'counts': {SPLIT_NAMES[s]: len(merged.examples[s]) for s in (TRAIN, VALID, TEST)},
+            'sections': {e.prefix: len(shard.examples[TRAIN]) for e, shard in zip(entries, shards)}}
+
+
 def _missing_text(missing):
-    return '\n'.join(f'  {dataset:<16} {command}' for dataset, command in missing.items())
+    return '\n'.join(f'  {dataset:<20} {command}' for dataset, command in missing.items())
 
 
 def format_report(summary):
@@ -373,6 +510,9 @@ def format_report(summary):
         notes = ', '.join(f'{k}={v}' for k, v in marker.items() if k.startswith('dropped'))
         lines.append(f'{entry["dataset"]:<16} {entry["share"]:>5} {c["train"]:>9} {c["valid"]:>7} {c["test"]:>7}'
                      f'  {notes}')
+    if summary.get('stream'):
+        stream = summary['stream']
+        lines.append(f'stream archive (NLF sections by image-path prefix): {stream["path"]} {stream["counts"]}')
     if summary['missing']:
         lines.append(f'not built ({len(summary["missing"])}), build with:')
         lines.append(_missing_text(summary['missing']))
@@ -417,7 +557,8 @@ def _list(name):
             except Exception as error:  # DATA_ROOT unset: show the mix anyway
                 status = f'? ({error.__class__.__name__})'
             splits = ' '.join(f'{SPLIT_NAMES[a]}->{SPLIT_NAMES[b]}' for a, b in e.splits)
-            print(f'  {e.dataset:<16} share {e.share:>2}  suffix {e.suffix or "-":<9} {splits:<28} {status}')
+            prefix = f'  prefix {e.prefix:<18}' if e.prefix else ''
+            print(f'  {e.dataset:<20} share {e.share:>2}  suffix {e.suffix or "-":<9}{prefix} {splits:<28} {status}')
     return 0
 
 

@@ -12,6 +12,10 @@ Facts (see ../shared/docs/original-posepile-facts.md §2.12 and ../shared/docs/d
 - Shares: datasets.md §Z.1 ("Batch shares of the mixes; from the paper's training code"). The original
   PosePile repository itself holds no shares; they live in the training code of the paper (MeTRAbs/NLF
   training scripts), which is not in our reference index, so §Z.1 is the only source used here.
+- The NLF era (nlf-era-facts.md §2): huge2d2 and dense_multi (the original's merged_dataset2d.py) and NLF's four
+  training streams nlf_parametric, nlf_kp3d, nlf_2d (= huge2d2), nlf_dense (= dense_multi) with the default
+  shares of nlf/pt/main.py; their entries carry NLF's section name (`prefix`) that every image path of the
+  source starts with in the built mix.
 """
 import dataclasses
 import logging
@@ -31,6 +35,7 @@ class MixEntry:
     splits: tuple[tuple[int, int], ...]
     suffix: str
     share: int
+    prefix: str = ''  # NLF's section name: every image path of the source in the built mix starts with it
 
 
 _T = ((TRAIN, TRAIN),)  # train -> train
@@ -48,7 +53,7 @@ _VALIDATION_3D = [
 
 
 def _entries(rows):
-    return [MixEntry(dataset, splits, suffix, share) for dataset, splits, suffix, share in rows]
+    return [MixEntry(*row) for row in rows]
 
 
 MIXES = {
@@ -118,10 +123,109 @@ MIXES = {
     ]),
 }
 
+# ------------------------------------------------------------------------------------------------------
+# The NLF era (../shared/docs/nlf-era-facts.md §2). Entries: (dataset, splits, suffix, share, prefix).
+# The prefix is NLF's section name (nlf/pt/main.py): NLF assigns every example of a stream's archive to the
+# section whose name is the longest sorted-predecessor prefix of its image path and draws `share` examples of
+# each section per batch; mix build makes every image path of the source start with it (IMAGE_DIR_RENAMES).
+#
+# huge2d2: the original's merged_dataset2d.make_huge2d2 (separate=True): MPII (YOLO-associated, all people, all
+# 16 joints), COCO-WholeBody, PoseTrack, JRDB, AIC and Halpe, each (TRAIN -> TRAIN) with its own joint-name
+# suffix; training examples with > 6 valid limb joints. Shares: NLF's 2D stream (4 each, batch 24).
+MIXES['huge2d2'] = _entries([
+    ('mpii_yolo_alljoints', _T, 'mpii', 4, 'mpii_down'),
+    ('coco_wb', _T, 'coco', 4, 'coco_'),
+    ('posetrack', _T, 'posetrack', 4, 'posetrack_down'),
+    ('jrdb', _T, 'jrdb', 4, 'jrdb_down'),
+    ('aic', _T, 'aic', 4, 'aic_down'),
+    ('halpe', _T, 'halpe', 4, 'halpe'),
+])
+# dense_multi: make_dense_multi: DensePose-COCO (suffix coco) + DensePose-PoseTrack (suffix posetrack), TRAIN
+# only, no joint filter. Shares: NLF's DensePose stream (14 + 7).
+MIXES['dense_multi'] = _entries([
+    ('densepose_coco', _T, 'coco', 14, 'densepose_coco_'),
+    ('densepose_posetrack', _T, 'posetrack', 7, 'densepose_posetrack_'),
+])
+# NLF's four training streams (nlf/pt/main.py build_data, default shares). The 2D and DensePose streams read
+# the huge2d2 and dense_multi archives.
+MIXES['nlf_2d'] = MIXES['huge2d2']
+MIXES['nlf_dense'] = MIXES['dense_multi']
+# Parametric stream: one archive of every parametric set (no skeleton: JointInfo([], [])), shares sum to 97.
+# Dataset names are this project's registry names; NLF's section names are the prefixes.
+MIXES['nlf_parametric'] = _entries([
+    ('agora', _T, '', 10, 'agora'),
+    ('bedlam', _T, '', 16, 'bedlam'),
+    ('rich', _T, '', 5, 'rich'),
+    ('behave', _T, '', 5, 'behave'),
+    ('spec', _T, '', 3, 'spec'),
+    ('surreal', _T, '', 8, 'surreal'),
+    ('moyo', _T, '', 8, 'moyo'),
+    ('arctic', _T, '', 3, 'arctic'),
+    ('intercap', _T, '', 3, 'intercap'),
+    ('genebody', _T, '', 1, 'genebody'),
+    ('egobody', _T, '', 1, 'egobody'),
+    ('hi4d', _T, '', 3, 'hi4d_down'),  # the real Hi4D captures
+    ('hi4d_rerender', _T, '', 8, 'hi4d_rerender'),
+    ('humman', _T, '', 2, 'humman'),
+    ('synbody', _T, '', 6, 'synbody_humannerf'),  # SynBody's HumanNeRF subset
+    ('thuman2', _T, '', 6, 'thuman2'),
+    ('zjumocap', _T, '', 1, 'zjumocap'),
+    ('dfaust', _T, '', 8, 'dfaust_render'),  # the Blender renders of the D-FAUST registrations
+])
+# 3D keypoint stream: huge8's keypoint sources minus the five that moved to the parametric stream (agora,
+# surreal, behave, rich, spec), plus egohumans and dna_rendering; shares sum to 97. Splits and suffixes as in
+# huge8; egohumans (COCO-17 joints) joins the `coco` group; dna_rendering's suffix is ours (the facts do not
+# name it).
+_HUGE8 = {e.dataset: e for e in MIXES['huge8']}
+MIXES['nlf_kp3d'] = [dataclasses.replace(_HUGE8[dataset], share=share, prefix=prefix) for dataset, share, prefix in [
+    ('h36m_alljoints', 10, 'h36m_'),
+    ('muco', 6, 'muco_downscaled'),
+    ('humbi', 5, 'humbi'),
+    ('tdoh', 3, '3doh_down'),
+    ('panoptic', 7, 'panoptic_'),
+    ('aist', 6, 'aist_'),
+    ('aspset', 4, 'aspset_'),
+    ('gpa', 4, 'gpa_'),
+    ('tdpeople', 4, '3dpeople'),
+    ('sailvos', 5, 'sailvos'),
+    ('bml_movi', 5, 'bml_movi'),
+    ('mads', 2, 'mads_down'),
+    ('umpm', 2, 'umpm_down'),
+    ('bmhad', 3, 'bmhad_down'),
+    ('tdhp_full', 3, '3dhp_full_down'),
+    ('totalcapture', 3, 'totalcapture'),
+    ('jta', 3, 'jta_down'),
+    ('ikea', 2, 'ikea_down'),
+    ('human4d', 1, 'human4d'),
+    ('fit3d', 2, 'fit3d_'),
+    ('chi3d', 1, 'chi3d_'),
+    ('humansc3d', 1, 'humansc3d_'),
+    ('hspace', 3, 'hspace_'),
+]] + _entries([
+    ('egohumans', _T, 'coco', 6, 'egohumans'),
+    ('dna_rendering', _T, 'dna', 6, 'dna_rendering'),
+])
+# The NLF streams and their batch sizes (sum of the shares).
+NLF_STREAMS = ('nlf_parametric', 'nlf_kp3d', 'nlf_2d', 'nlf_dense')
+# Image directories whose name differs from NLF's section name: our crop folder -> the folder name NLF's
+# prefix expects (the original names the 3DPeople / 3DOH / 3DHP crop folders with a leading digit).
+# A path whose first folder is neither the prefix nor listed here is stored under `<prefix>/<path>`.
+IMAGE_DIR_RENAMES = {
+    'tdoh_downscaled': '3doh_downscaled',
+    'tdpeople_downscaled': '3dpeople_downscaled',
+    'tdhp_full_downscaled': '3dhp_full_downscaled',
+}
+
 # Mixes whose merged training set goes through the plausibility filter (defaults, piano1 kept): §2.12.
-PLAUSIBILITY_FILTERED = frozenset({'huge8', 'medium3'})
+PLAUSIBILITY_FILTERED = frozenset({'huge8', 'medium3', 'nlf_kp3d'})
 # Mixes of 2D datasets (converted to the common 17-joint skeleton, > 6 valid limb joints in training).
 MIXES_2D = frozenset({'huge2d_common'})
+# 2D mixes that keep each source's own skeleton, suffixed (the union of the suffixed skeletons).
+MIXES_2D_SUFFIXED = frozenset({'huge2d2', 'nlf_2d', 'dense_multi', 'nlf_dense'})
+# 2D mixes whose training examples need > 6 valid limb joints (make_dense_multi has no such filter).
+LIMB_FILTERED_2D = frozenset({'huge2d_common', 'huge2d2', 'nlf_2d'})
+# Parametric mixes: no skeleton (JointInfo([], [])), examples keep only their body-model parameters.
+MIXES_PARAMETRIC = frozenset({'nlf_parametric'})
 MIN_VALID_LIMB_JOINTS_2D = 7  # "> 6 valid body joints"
 
 # MuCo-3DHP's 28 joints (names and order of the original's posepile/ds/muco make_joint_info: the 3DHP raw
@@ -139,7 +243,47 @@ MUCO_ALIASES = {'thor': 'spi3'}
 
 # Registry names the mixes use that had no recipe when the mixes were written (issue 19); tests/test_mixes.py
 # checks every entry is registered or listed here. Whether a skeleton is available now: has_declared_skeleton.
-PENDING_DATASETS = frozenset()
+# The NLF-era names (issue 30) are being added by their recipes; until then `posepile mix build` lists them with
+# their (future) build command.
+PENDING_DATASETS = frozenset({
+    'bedlam', 'moyo', 'arctic', 'intercap', 'genebody', 'egobody', 'hi4d', 'hi4d_rerender', 'humman', 'synbody',
+    'thuman2', 'zjumocap', 'dfaust', 'egohumans', 'dna_rendering', 'densepose_coco', 'densepose_posetrack'})
+
+
+def is_2d(name):
+    return name in MIXES_2D or name in MIXES_2D_SUFFIXED
+
+
+def batch_size(name):
+    """Examples per training batch: the fixed 96 / 32 of the WACV mixes, else the sum of the shares."""
+    if name in ('huge8', 'medium3', 'small5'):
+        return BATCH_SIZE_3D
+    if name in MIXES_2D:
+        return BATCH_SIZE_2D
+    return sum(e.share for e in get_mix(name))
+
+
+def image_path_in_mix(image_path, prefix):
+    """The image path under which an example of a source with NLF section name `prefix` is stored in the mix:
+    unchanged if it starts with the prefix, else its first folder renamed (IMAGE_DIR_RENAMES) if that makes it
+    start with the prefix, else `<prefix>/<path>`."""
+    image_path = str(image_path)
+    if not prefix or image_path.startswith(prefix):
+        return image_path
+    first, sep, rest = image_path.partition('/')
+    renamed = IMAGE_DIR_RENAMES.get(first)
+    if renamed is not None and renamed.startswith(prefix):
+        return f'{renamed}{sep}{rest}'
+    return f'{prefix}/{image_path}'
+
+
+def nlf_section_of(image_path, prefixes):
+    """The section NLF assigns an image path to (restated from nlf/pt/main.py get_sections_and_sizes): the
+    greatest prefix in sorted order that is <= the path, if the path starts with it; else None (left out)."""
+    import bisect
+    ordered = sorted(prefixes)
+    i = bisect.bisect(ordered, image_path) - 1
+    return ordered[i] if i >= 0 and image_path.startswith(ordered[i]) else None
 
 
 class UnregisteredDatasetError(KeyError):
@@ -226,13 +370,15 @@ def missing_entries(name):
 def mix_joint_info(name, allow_missing=False):
     """The union skeleton of mix `name` from the declared skeletons of its datasets (no data needed).
 
-    2D mixes give the common 17-joint set. Datasets whose skeleton is unavailable (not registered yet, or
-    registered without an importable module) raise UnregisteredDatasetError unless `allow_missing`, in which
-    case the union covers the available entries only.
+    huge2d_common gives the common 17-joint set, parametric mixes no joints. Datasets whose skeleton is
+    unavailable (not registered yet, or registered without an importable module) raise
+    UnregisteredDatasetError unless `allow_missing`, in which case the union covers the available entries only.
     """
     entries = get_mix(name)
     if name in MIXES_2D:
         return common_2d_joint_info()
+    if name in MIXES_PARAMETRIC:
+        return JointInfo([], [])  # parametric-only examples: no joints (nlf-era-facts §3)
     missing = [e.dataset for e in missing_entries(name)]
     if missing and not allow_missing:
         raise UnregisteredDatasetError(
@@ -254,6 +400,8 @@ def skeleton_info(name, union_joint_info=None, entries=None):
     union_ji = union_joint_info or mix_joint_info(name, allow_missing=True)
     result = {}
     for entry in entries if entries is not None else get_mix(name):
+        if name in MIXES_PARAMETRIC:
+            continue
         if name in MIXES_2D:
             indices, names = list(range(union_ji.n_joints)), list(union_ji.names)
         else:
