@@ -17,6 +17,7 @@ DATASETS = {
     'sailvos': 'posepile.ds.sailvos.main:make_dataset',
     'agora': 'posepile.ds.agora.main:make_dataset',
     'spec': 'posepile.ds.spec.main:make_dataset',
+    'thuman2': 'posepile.ds.thuman2.main:make_dataset',
     'behave': 'posepile.ds.behave.main:make_dataset',
     'rich': 'posepile.ds.rich.main:make_dataset',
     'rich_body': 'posepile.ds.rich.main:make_body_dataset',
@@ -30,6 +31,9 @@ DATASETS = {
     'mpii_yolo_alljoints': 'posepile.ds.mpii_yolo.main:make_alljoints',
     'halpe': 'posepile.ds.halpe.main:make_dataset',
     'coco_wb': 'posepile.ds.coco_wb.main:make_dataset',
+    'densepose_coco': 'posepile.ds.densepose_coco.main:make_dataset',
+    'densepose_posetrack': 'posepile.ds.densepose_posetrack.main:make_dataset',
+    'densepose_posetrack_like_coco': 'posepile.ds.densepose_posetrack.main:make_like_coco',
     'demo': 'posepile.ds.demo.main:make_dataset',
     'totalcapture': 'posepile.ds.totalcapture.main:make_dataset',
     'aist': 'posepile.ds.aist.main:make_dataset',
@@ -46,6 +50,12 @@ DATASETS = {
     'ikea': 'posepile.ds.ikea.main:make_dataset',
     'bmhad': 'posepile.ds.bmhad.main:make_dataset',
     'bml_movi': 'posepile.ds.bml_movi.main:make_dataset',
+    'intercap': 'posepile.ds.intercap.main:make_dataset',
+    'hi4d': 'posepile.ds.hi4d.main:make_dataset',
+    'moyo': 'posepile.ds.moyo.main:make_dataset',
+    'genebody': 'posepile.ds.genebody.main:make_dataset',
+    'zjumocap': 'posepile.ds.zjumocap.main:make_dataset',
+    'humman': 'posepile.ds.humman.main:make_dataset',
 }
 
 

@@ -93,6 +93,11 @@ RECIPES = {
     'halpe': Recipe('halpe', 'halpe', ('halpe_train_v1.json',)),
     'coco_wb': Recipe('coco_wb', 'coco_wb', ('coco_wholebody_*_v1.0.json',
                                              '../coco/annotations/coco_wholebody_*_v1.0.json')),
+    'densepose_coco': Recipe('densepose_coco', 'densepose_coco', ('densepose_coco_2014_train.json',)),
+    'densepose_posetrack': Recipe('densepose_posetrack', 'densepose_posetrack',
+                                  ('densepose_posetrack_*2017.json',)),
+    'densepose_posetrack_like_coco': Recipe('densepose_posetrack', 'densepose_posetrack',
+                                            ('densepose_posetrack_*2017.json',), run='densepose_posetrack'),
     'demo': Recipe('demo', 'demo', ('calibration.json',), generated=True),
     'totalcapture': Recipe('totalcapture', 'totalcapture', ('calibration.cal', 'vicon/*', 'archives/vicon/*')),
     'aist': Recipe('aist', 'aist', ('annotations/keypoints3d/*.pkl', 'aist_plusplus_final', 'archives/*.zip')),
@@ -113,6 +118,14 @@ RECIPES = {
     'behave': Recipe('behave', 'behave', ('split.json', 'sequences/*', 'archives/*')),
     'agora': Recipe('agora', 'agora', ('SMPLX/*_withjv.pkl', 'archives/*')),
     'spec': Recipe('spec', 'spec', ('annotations/*.npz', 'spec-syn/annotations/*.npz', 'archives/*')),
+    'intercap': Recipe('intercap', 'intercap', ('Res_Individuals/*/*/*/res_1.pkl', 'archives/*.zip')),
+    'hi4d': Recipe('hi4d', 'hi4d', ('*/*/meta.npz', 'archives/*')),
+    'moyo': Recipe('moyo', 'moyo', ('MOYO/*/images/*/*.zip', 'archives/*/*.zip')),
+    'thuman2': Recipe('thuman2', 'thuman2', ('THuman2.0_Release/*/*.obj', 'THuman2.0_Release.zip')),
+    'genebody': Recipe('genebody', 'genebody', ('GeneBody-Train40/genebody_split.npy',
+                                                'GeneBody-Train40/*/annots.npy', 'archives/*')),
+    'zjumocap': Recipe('zjumocap', 'zjumocap', ('CoreView_*/annots.npy', 'archives/CoreView_*')),
+    'humman': Recipe('humman', 'humman', ('recon_smpl_params.zip', 'recon_kinect_color_part_*.zip')),
 }
 
 

@@ -173,7 +173,7 @@ def test_extrinsic_matrix_round_trip_and_validation():
     with pytest.raises(ValueError, match='4, 5 or 8'):
         Camera(distortion_coeffs=[1, 2, 3])
     with pytest.raises(ValueError, match='Unknown distortion model'):
-        Camera(distortion_model='fisheye')
+        Camera(distortion_model='division')
 
 
 @pytest.mark.parametrize('dist', [DIST5, DIST8])

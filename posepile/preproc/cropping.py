@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from posepile.util import boxes, improc, masks
+from posepile.util import boxes, image_sources, improc, masks
 from posepile.util.camera import Camera, reproject_box, reproject_box_corners, reproject_image, \
     reproject_image_points
 
@@ -59,11 +59,14 @@ def output_scale_for_box(box):
     return min(MAX_UPSCALE, TARGET_BOX_SIDE_PX / max(box[2], box[3]))
 
 
-def plan_crop(camera, bbox, imshape, further_expansion_factor=1.0, extreme_perspective=False):
+def plan_crop(camera, bbox, imshape, further_expansion_factor=1.0, extreme_perspective=False,
+              max_angle_from_axis_deg=None):
     """Geometry of one crop without touching pixels.
 
     Returns (new_camera, new_bbox, output_shape (H, W)). new_camera looks at the box centre, has no
-    distortion, and maps world points to crop pixels.
+    distortion, and maps world points to crop pixels. Unless `extreme_perspective`, the crop is limited to
+    the source image and, for fisheye cameras, to its valid image circle (`Camera.valid_image_radius`, with
+    `max_angle_from_axis_deg` the lens' own field, e.g. 95 for a 190 deg lens).
     """
     bbox = np.asarray(bbox, np.float64)
     if not np.all(np.isfinite(bbox)) or bbox[2] <= 0 or bbox[3] <= 0:
@@ -74,9 +77,11 @@ def plan_crop(camera, bbox, imshape, further_expansion_factor=1.0, extreme_persp
     reprojected_box = reproject_box(bbox, camera, new_camera)
     crop_box = expanded_crop_box(reprojected_box, further_expansion_factor)
     if not extreme_perspective:
-        visible = reproject_box_corners(boxes.full_box(imshape), camera, new_camera)
-        crop_box = boxes.intersection(crop_box, visible)
-        if crop_box[2] <= 0 or crop_box[3] <= 0:
+        if camera.is_fisheye():
+            crop_box = _shrink_into_valid_region(crop_box, camera, new_camera, imshape, max_angle_from_axis_deg)
+        else:
+            crop_box = boxes.intersection(crop_box, _visible_box(camera, new_camera, imshape))
+        if not (crop_box[2] > 0 and crop_box[3] > 0):
             raise CropError(f'person box {bbox.tolist()} lies outside the image of shape {imshape[:2]}')
     scale = output_scale_for_box(reprojected_box)
     new_camera.shift_image(-crop_box[:2])
@@ -85,6 +90,93 @@ def plan_crop(camera, bbox, imshape, further_expansion_factor=1.0, extreme_persp
     new_bbox = np.array([*(reprojected_box[:2] - crop_box[:2]) * scale + (scale - 1) / 2,
                          *(reprojected_box[2:] * scale)], np.float32)
     return new_camera, new_bbox, output_shape
+
+
+def _visible_box(camera, new_camera, imshape, n_per_side=64):
+    """Box (in `new_camera` pixels) of the part of the source image that `new_camera` sees.
+
+    The box of the reprojected image corners (as the original), when all of them are in front of the new
+    camera. Otherwise the box of points sampled along the image border, where a border ray behind the new
+    camera is moved to its horizon (the box extends without limit that way); NaN when the whole border is
+    behind the new camera.
+    """
+    visible = reproject_box_corners(boxes.full_box(imshape), camera, new_camera)
+    if np.all(np.isfinite(visible)):
+        return visible
+    height, width = imshape[:2]
+    edge = np.linspace(0, 1, n_per_side)
+    border = np.concatenate([
+        np.stack([edge * width, np.zeros(n_per_side)], 1), np.stack([edge * width, np.full(n_per_side, height)], 1),
+        np.stack([np.zeros(n_per_side), edge * height], 1), np.stack([np.full(n_per_side, width), edge * height], 1)])
+    rays = camera.image_to_rays(border) @ camera.R @ new_camera.R.T
+    rays = rays[np.all(np.isfinite(rays), axis=1)]
+    if not np.any(rays[:, 2] > 0):
+        return np.full(4, np.nan, np.float32)
+    rays[:, 2] = np.maximum(rays[:, 2], 1e-6)
+    return boxes.bb_of_points(new_camera.camera_to_image(rays))
+
+
+def _shrink_into_valid_region(crop_box, camera, new_camera, imshape, max_angle_from_axis_deg=None,
+                              n_per_side=32, n_bisections=12):
+    """The crop box (in `new_camera` pixels), its sides moved in until everything it shows comes from inside
+    the fisheye source image and its valid image circle (`Camera.valid_image_radius`).
+
+    First the largest copy of the box scaled about its centre (the person) that fits, then each side moved
+    back out as far as it fits with the others fixed. A zero-size box when even the centre is outside.
+    """
+    radius = camera.valid_image_radius(max_angle_from_axis_deg)
+    principal_point = camera.intrinsic_matrix[:2, 2]
+    height, width = imshape[:2]
+
+    def fits(x0, y0, x1, y1):
+        edge = np.linspace(0, 1, n_per_side)
+        xs, ys = x0 + edge * (x1 - x0), y0 + edge * (y1 - y0)
+        border = np.concatenate([np.stack([xs, np.full(n_per_side, y0)], 1), np.stack([xs, np.full(n_per_side, y1)], 1),
+                                 np.stack([np.full(n_per_side, x0), ys], 1), np.stack([np.full(n_per_side, x1), ys], 1)])
+        source = reproject_image_points(border, new_camera, camera)
+        with np.errstate(invalid='ignore'):
+            return bool(np.all((source[:, 0] >= -0.5) & (source[:, 0] <= width - 0.5) & (source[:, 1] >= -0.5)
+                               & (source[:, 1] <= height - 0.5)
+                               & (np.linalg.norm(source - principal_point, axis=1) <= radius)))
+
+    x, y, w, h = np.asarray(crop_box, np.float64)
+    outer = np.array([x, y, x + w, y + h])
+    center = np.array([x + w / 2, y + h / 2, x + w / 2, y + h / 2])
+    if fits(*outer):
+        return np.asarray(crop_box, np.float32)
+    if not fits(*(center + [-1e-3, -1e-3, 1e-3, 1e-3])):
+        return np.array([x + w / 2, y + h / 2, 0, 0], np.float32)
+    lo, hi = 0.0, 1.0  # the largest scale about the centre that fits
+    for _ in range(n_bisections):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if fits(*(center + mid * (outer - center))) else (lo, mid)
+    box = center + lo * (outer - center)
+    for side in range(4):  # then each side out again as far as it fits
+        lo, hi = box[side], outer[side]
+        for _ in range(n_bisections):
+            mid = (lo + hi) / 2
+            candidate = box.copy()
+            candidate[side] = mid
+            lo, hi = (mid, hi) if fits(*candidate) else (lo, mid)
+        box[side] = lo
+    return np.array([box[0], box[1], box[2] - box[0], box[3] - box[1]], np.float32)
+
+
+def crop_to_source_scale(old_camera, new_camera, output_shape):
+    """Crop pixels per source pixel, for choosing antialiasing and decode reductions.
+
+    The ratio of focal lengths, except for fisheye sources, whose magnification changes across the image:
+    there it is measured at the crop centre along the direction that is sampled most densely.
+    """
+    scale = new_camera.intrinsic_matrix[0, 0] / old_camera.intrinsic_matrix[0, 0]
+    if not old_camera.is_fisheye():
+        return scale
+    center = np.array([(output_shape[1] - 1) / 2, (output_shape[0] - 1) / 2])
+    probe = reproject_image_points(np.stack([center, center + [1, 0], center + [0, 1]]), new_camera, old_camera)
+    source_steps = np.linalg.norm(probe[1:] - probe[0], axis=1)
+    if not np.all(np.isfinite(source_steps)) or np.min(source_steps) <= 0:
+        return scale
+    return float(1 / np.min(source_steps))
 
 
 def _source_region(old_camera, new_camera, output_shape, imshape, margin=4):
@@ -124,7 +216,7 @@ def render_crop(image, old_camera, new_camera, output_shape, image_adjustments_3
     x0, y0, x1, y1 = _source_region(old_camera, new_camera, output_shape, image.shape)
     region = image[y0:y1, x0:x1]
     region_camera = old_camera.copy().shift_image([-x0, -y0])
-    scale = new_camera.intrinsic_matrix[0, 0] / region_camera.intrinsic_matrix[0, 0]
+    scale = crop_to_source_scale(region_camera, new_camera, output_shape)
     factor = int(round(1 / scale)) if scale < 1 / 1.5 else 1
     if factor > 1 and min(region.shape[:2]) >= factor:
         region = improc.downscale_gamma_correct(region, factor)
@@ -146,8 +238,12 @@ def reproject_mask(rle, old_camera, new_camera, output_shape):
 def _source_image_and_shape(example, data_root):
     """(image array or None, absolute path or None, (H, W))."""
     source = example.image if example.image is not None else example.image_path
-    if isinstance(source, np.ndarray):
+    if isinstance(source, np.ndarray) and not (source.ndim == 1 and source.dtype == np.uint8):
         return source, None, source.shape[:2]
+    if isinstance(source, (bytes, bytearray, np.ndarray)) or image_sources.is_member_path(source):
+        # encoded bytes (in memory, or a '<zip or HDF5>::<member>' path read in place): decoded later at scale
+        data = bytes(source) if not isinstance(source, str) else image_sources.read_image_bytes(source, data_root)
+        return data, (source if isinstance(source, str) else None), improc.image_size_from_header(data)
     path = Path(source)
     if not path.is_absolute():
         path = Path(data_root) / path
@@ -171,10 +267,11 @@ def _trivial_camera(imshape):
 def make_efficient_example(example, new_image_relpath, *, further_expansion_factor=1.0,
                            image_adjustments_3dhp=False, horizontal_flip=False, extreme_perspective=False,
                            data_root=None, skip_existing=True, downscale_at_decode=True,
-                           interpolation=cv2.INTER_LINEAR):
+                           interpolation=cv2.INTER_LINEAR, max_angle_from_axis_deg=None):
     """Write the crop of `example` to `data_root/new_image_relpath` (JPEG q95, atomically) and return a
-    new example whose image_path, camera, bbox, mask (and 2D coords) refer to the crop.
+    new example whose image_path, camera, bbox, mask (and 2D coords and DensePose points) refer to the crop.
 
+    `max_angle_from_axis_deg`: the field of a fisheye lens (see plan_crop).
     With skip_existing, the pixels are not re-rendered when a readable JPEG already exists there (the
     annotation is always recomputed, so a resumed run returns identical examples).
     """
@@ -186,15 +283,19 @@ def make_efficient_example(example, new_image_relpath, *, further_expansion_fact
     old_camera = example.camera if example.camera is not None else _trivial_camera(imshape)
     try:
         new_camera, new_bbox, output_shape = plan_crop(
-            old_camera, example.bbox, imshape, further_expansion_factor, extreme_perspective)
+            old_camera, example.bbox, imshape, further_expansion_factor, extreme_perspective,
+            max_angle_from_axis_deg)
     except CropError as e:
         raise CropError(f'{source_path or "<in-memory image>"}: {e}') from None
 
     out_path = Path(data_root) / new_image_relpath
     if not (skip_existing and improc.is_readable_image(out_path)):
-        scale = new_camera.intrinsic_matrix[0, 0] / old_camera.intrinsic_matrix[0, 0]
+        scale = crop_to_source_scale(old_camera, new_camera, output_shape)
         decode_scale = improc.choose_decode_scale(scale) if downscale_at_decode else 1
-        if image is None:
+        if isinstance(image, bytes):
+            decode_scale = decode_scale if image[:2] == b'\xff\xd8' else 1  # DCT-domain reduction: JPEG only
+            image = image_sources.decode_image(image, source_path or '<in-memory image>', decode_scale)
+        elif image is None:
             image = improc.imread_rgb(source_path, decode_scale, strict=True)
             if image.shape[0] * decode_scale < imshape[0] - decode_scale:
                 raise improc.ImageDecodeError(f'{source_path}: decoded size {image.shape} does not match '
@@ -215,6 +316,10 @@ def make_efficient_example(example, new_image_relpath, *, further_expansion_fact
         new_example.mask = reproject_mask(example.mask, old_camera, new_camera, output_shape)
     if not is_3d:
         new_example.coords = reproject_image_points(example.coords, old_camera, new_camera).astype(np.float32)
+    densepose = getattr(example, 'densepose', None)
+    if densepose is not None:  # dense points move like the joints; their body correspondences stay
+        new_example.densepose = densepose._replace(
+            imcoords=reproject_image_points(densepose.imcoords, old_camera, new_camera).astype(np.float32))
     if horizontal_flip:
         width = output_shape[1]
         new_camera.horizontal_flip(image_width=width)
@@ -225,6 +330,10 @@ def make_efficient_example(example, new_image_relpath, *, further_expansion_fact
         if not is_3d:
             new_example.coords = new_example.coords.copy()
             new_example.coords[:, 0] = width - 1 - new_example.coords[:, 0]
+        if densepose is not None:
+            flipped = new_example.densepose.imcoords.copy()
+            flipped[:, 0] = width - 1 - flipped[:, 0]
+            new_example.densepose = new_example.densepose._replace(imcoords=flipped)
     new_example.camera = new_camera if (is_3d or example.camera is not None) else None
     new_example.bbox = new_bbox
     return new_example

@@ -45,11 +45,14 @@ def _crop_one(job, crop_options, data_root, skip_broken=False):
 def task_fingerprint(task, data_root, crop_options):
     """What a crop depends on: the example's annotations, the crop path and options, and the source
     image file's size and mtime (an in-memory image by its pixels)."""
+    from posepile.util import image_sources
     from posepile.util.fingerprint import digest, file_stamp
     key, example, relpath = task
     source = example.image if example.image is not None else example.image_path
-    if isinstance(source, np.ndarray):
+    if isinstance(source, (np.ndarray, bytes)):
         stamp = digest(source)
+    elif image_sources.is_member_path(source):  # '<zip or HDF5>::<member>': the container's stamp
+        stamp = image_sources.source_stamp(source, data_root)
     else:
         path = Path(source)
         stamp = file_stamp(path if path.is_absolute() else Path(data_root) / path)

@@ -29,7 +29,9 @@ use them) reads the export unchanged:
              loc / 1000); kid_factor == 0, scale == 1 and all-zero expression are dropped (readers default them);
            2D: joints2d {rows, i_rows}, optional cam, mask and densepose {imcoords, i_faces, barycoords};
            extras the original ignores: activity, scene, univ ({rows, i_rows}), extra (2D),
-           posepile_parameters (parameters without 'pose'), cam.lens (lens model name if not OpenCV's),
+           posepile_parameters (parameters without 'pose'), cam.lens (lens model name if not OpenCV's;
+             'fisheye' (k1..k4) and 'fisheye624' (k0..k5, p0, p1, s0..s3) cameras keep their coefficients in
+             distcoef, even all-zero ones: the original readers would misread an uncropped one as OpenCV's),
            cam.R (the exact rotation, only when it is not orthonormal to 1e-9)
 
 The older posepile layout (`export_dataset(..., schema='posepile')`, readable as before) keeps the index inside
@@ -158,7 +160,16 @@ def decode_rows(encoded, n_joints, n_dims):
     return rows.astype(np.float32)
 
 
+# Lens models whose coefficients the original layout carries in `distcoef`, with the model name in `cam.lens`
+# (which the original readers ignore: they would take the coefficients for OpenCV's, so only our readers
+# read such an uncropped camera right; crops have no distortion left and read right everywhere).
+LENS_MODELS_IN_DISTCOEF = ('fisheye', 'fisheye624')
+
+
 def encode_camera_original(camera, where):
+    model = camera.distortion_model
+    # An uncropped fisheye / h36m-lens camera is refused: the original readers would read its coefficients as
+    # OpenCV's (silently wrong projections). Crops are undistorted pinholes and export fine.
     if camera.distortion_model != 'opencv' and camera.distortion_coeffs is not None:
         raise BarecatStoreError(
             f'{where}: the camera uses the {camera.distortion_model} lens model, which the original PosePile '
@@ -170,7 +181,9 @@ def encode_camera_original(camera, where):
               'loc': np.asarray(camera.t, np.float64),
               'intr': np.ascontiguousarray(camera.intrinsic_matrix[:2], np.float64),
               'up': np.asarray(camera.world_up, np.float64)}
-    if camera.distortion_coeffs is not None and np.any(camera.distortion_coeffs != 0):
+    if camera.distortion_coeffs is not None and (
+            np.any(camera.distortion_coeffs != 0) or model in LENS_MODELS_IN_DISTCOEF):
+        # (an all-zero fisheye lens is the equidistant projection, not a pinhole: kept)
         result['distcoef'] = np.asarray(camera.distortion_coeffs, np.float64)
     if camera.distortion_model != 'opencv':
         result['lens'] = camera.distortion_model
@@ -256,10 +269,13 @@ def encode_example_original(example, where):
         result['joints2d'] = encode_rows(example.coords, max_error=0.1)
         result['scene'] = str(example.scene_name)
         extra = example.extra
+        if getattr(example, 'densepose', None) is not None:
+            result['densepose'] = encode_densepose(example.densepose, where)
         if extra is not None:
             _check_str_keys(extra, where)
-            if isinstance(extra, dict) and 'densepose' in extra:
-                result['densepose'] = encode_densepose(extra['densepose'])
+            if isinstance(extra, dict) and 'densepose' in extra:  # older examples kept it in `extra`
+                if 'densepose' not in result:
+                    result['densepose'] = encode_densepose(extra['densepose'], where)
                 extra = {k: v for k, v in extra.items() if k != 'densepose'} or None
             if extra is not None:
                 result['extra'] = extra
@@ -297,18 +313,33 @@ def encode_parameters(params):
     return result
 
 
-def encode_densepose(densepose):
-    """{imcoords (N, 2) px, i_faces (N, 3) uint16 vertex ids, barycoords (N, 3)}, float16 where precise."""
-    result = dict(densepose)
+def encode_densepose(densepose, where='densepose'):
+    """The original's densepose entry: {imcoords (N, 2) px, i_faces (N, 3) uint16 SMPL vertex ids, barycoords
+    (N, 3)}, imcoords float16 when that loses < 1 px and barycoords when it loses < 0.01 (else float32).
+    `densepose`: a DensePose, a (imcoords, i_faces, barycoords) triple or a dict with those keys."""
+    from posepile.datasets2d import DensePose
+    try:
+        densepose = DensePose.make(densepose)
+    except (KeyError, TypeError, ValueError) as e:
+        raise BarecatStoreError(f'{where}: bad densepose value ({type(e).__name__}: {e})') from e
+    result = {}
     for key, max_error in (('imcoords', 1.0), ('barycoords', 0.01)):
-        if key in result:
-            value = np.asarray(result[key], np.float32)
-            half = value.astype(np.float16)
-            ok = np.all(np.isfinite(half)) and (value.size == 0 or np.max(np.abs(half - value)) < max_error)
-            result[key] = half if ok else value
-    if 'i_faces' in result:
-        result['i_faces'] = np.asarray(result['i_faces']).astype(np.uint16)
+        value = getattr(densepose, key)
+        half = value.astype(np.float16)
+        ok = np.all(np.isfinite(half)) and (value.size == 0 or np.max(np.abs(half - value)) < max_error)
+        result[key] = half if ok else value
+    faces = densepose.i_faces
+    if faces.size and (faces.min() < 0 or faces.max() > np.iinfo(np.uint16).max):
+        raise BarecatStoreError(f'{where}: densepose vertex ids must be in [0, 65535] (uint16), got '
+                                f'[{faces.min()}, {faces.max()}]')
+    result['i_faces'] = faces.astype(np.uint16)
     return result
+
+
+def decode_densepose(d):
+    """A stored densepose entry -> DensePose (float32 coordinates, int32 vertex ids)."""
+    from posepile.datasets2d import DensePose
+    return DensePose.make(d)
 
 
 def decode_parameters(params):
@@ -333,11 +364,9 @@ def decode_example_original(d, is_3d, n_joints):
         return Pose3DExample(d['impath'], coords, bbox, camera, activity_name=d.get('activity', 'unknown'),
                              scene_name=d.get('scene', 'unknown'), mask=mask, univ_coords=univ,
                              parameters=params)
-    extra = d.get('extra')
-    if 'densepose' in d:
-        extra = {**(extra or {}), 'densepose': d['densepose']}
+    densepose = decode_densepose(d['densepose']) if 'densepose' in d else None
     return Pose2DExample(d['impath'], decode_rows(d['joints2d'], n_joints, 2), bbox, mask=mask, camera=camera,
-                         scene_name=d.get('scene', 'unknown'), extra=extra)
+                         scene_name=d.get('scene', 'unknown'), extra=d.get('extra'), densepose=densepose)
 
 
 def image_path_from_key(key):
@@ -476,6 +505,8 @@ def encode_example(example, split):
         result['scene'] = example.scene_name
         if example.extra is not None:
             result['extra'] = example.extra
+        if getattr(example, 'densepose', None) is not None:
+            result['densepose'] = example.densepose._asdict()
     if example.camera is not None:
         result['cam'] = encode_camera(example.camera)
     if example.mask is not None:
@@ -496,7 +527,8 @@ def decode_example(d, is_3d):
             activity_name=d.get('activity', 'unknown'), scene_name=d.get('scene', 'unknown'),
             mask=d.get('mask'), univ_coords=univ, parameters=d.get('parameters'))
     return Pose2DExample(d['impath'], decode_coords(d['joints'], 2), d['bbox'], mask=d.get('mask'),
-                         camera=camera, scene_name=d.get('scene', 'unknown'), extra=d.get('extra'))
+                         camera=camera, scene_name=d.get('scene', 'unknown'), extra=d.get('extra'),
+                         densepose=decode_densepose(d['densepose']) if 'densepose' in d else None)
 
 
 # ------------------------------------------------------------------------------------------------------

@@ -37,13 +37,19 @@ class TorchPoseDataset(Dataset):
     """Items: dict with
     image (3, S, S) uint8 RGB; coords2d (J, 2) float32 px in that image; coords3d_cam (J, 3) float32 mm in
     the new camera's frame (3D datasets); joint_valid (J,) bool; intrinsics (3, 3) float32; image_path str.
+    With max_densepose_points = M > 0 (2D datasets), also the example's DensePose points, padded to M so that
+    batches collate (the first M points when there are more): densepose_coords2d (M, 2) float32 px in the
+    item's image (projected like the joints), densepose_i_faces (M, 3) int64 SMPL vertex ids,
+    densepose_barycoords (M, 3) float32, densepose_valid (M,) bool (False for padding; all False for an
+    example without DensePose).
     """
 
-    def __init__(self, barecat_dir, split=TRAIN, output_size=256, padding=1.25):
+    def __init__(self, barecat_dir, split=TRAIN, output_size=256, padding=1.25, max_densepose_points=0):
         self.store = BarecatDataset(barecat_dir)
         self.split = split
         self.output_size = output_size
         self.padding = padding
+        self.max_densepose_points = int(max_densepose_points)
         self.joint_info = self.store.joint_info
 
     def __len__(self):
@@ -75,4 +81,23 @@ class TorchPoseDataset(Dataset):
             coords2d = reproject_image_points(example.coords, camera, new_camera)
         item['coords2d'] = torch.from_numpy(coords2d.astype(np.float32))
         item['joint_valid'] = torch.from_numpy(np.all(np.isfinite(coords2d), axis=-1))
+        if self.max_densepose_points > 0 and not self.store.is_3d:
+            item.update(_padded_densepose(example.densepose, camera, new_camera, self.max_densepose_points))
         return item
+
+
+def _padded_densepose(densepose, camera, new_camera, n_points):
+    """DensePose arrays of one item, projected into the item's image and padded to n_points."""
+    from posepile.util.camera import reproject_image_points
+    coords = np.full((n_points, 2), np.nan, np.float32)
+    faces = np.zeros((n_points, 3), np.int64)
+    barycoords = np.zeros((n_points, 3), np.float32)
+    valid = np.zeros(n_points, bool)
+    if densepose is not None and densepose.n_points:
+        n = min(n_points, densepose.n_points)
+        coords[:n] = reproject_image_points(densepose.imcoords[:n], camera, new_camera)
+        faces[:n] = densepose.i_faces[:n]
+        barycoords[:n] = densepose.barycoords[:n]
+        valid[:n] = np.all(np.isfinite(coords[:n]), axis=-1)
+    return {'densepose_coords2d': torch.from_numpy(coords), 'densepose_i_faces': torch.from_numpy(faces),
+            'densepose_barycoords': torch.from_numpy(barycoords), 'densepose_valid': torch.from_numpy(valid)}

@@ -9,13 +9,37 @@ Conventions (see docs/interfaces.md):
   - ``'h36m'``: Human3.6M's model with coefficients (k1, k2, k3, p_a, p_b); its tangential term is not
     OpenCV's (datasets.md): ``tan = p_a*y + p_b*x``, ``x_d = x*(radial + tan) + p_b*r2``,
     ``y_d = y*(radial + tan) + p_a*r2``.
+  - ``'fisheye'``: the OpenCV fisheye / Kannala-Brandt model with coefficients (k1, k2, k3, k4), as
+    ``cv2.fisheye``, COLMAP's OPENCV_FISHEYE and GoPro/Aria KB4 calibrations use it: for a camera-frame point
+    at angle ``theta`` from the optical axis, ``theta_d = theta*(1 + k1*theta^2 + k2*theta^4 + k3*theta^6 +
+    k4*theta^8)`` and the normalised point is ``theta_d * (x, y) / hypot(x, y)``.
+  - ``'fisheye624'``: Project Aria's FisheyeRadTanThinPrism ("Fisheye624") with coefficients
+    (k0..k5, p0, p1, s0..s3): the same radial polynomial in theta with six terms giving (x_r, y_r), then
+    ``x_d = x_r + (2*x_r^2 + r_d^2)*p0 + 2*x_r*y_r*p1 + s0*r_d^2 + s1*r_d^4`` and
+    ``y_d = y_r + (2*y_r^2 + r_d^2)*p1 + 2*x_r*y_r*p0 + s2*r_d^2 + s3*r_d^4`` with ``r_d^2 = x_r^2 + y_r^2``.
+    Aria's single focal length f goes into K as fx = fy = f (`camera_from_fisheye624_params`).
+
+  For the two fisheye models, ``theta = atan2(hypot(x, y), z)``, so rays up to 180 deg from the axis (fields of
+  view over 180 deg, points slightly behind the camera plane) project correctly; OpenCV and Aria's tools use
+  atan(r) of x/z and are equal to this for z > 0 only. The valid field is ``theta <= theta_max``, where
+  theta_max is the angle at which theta_d(theta) stops increasing (else pi); beyond it the polynomial folds
+  back and the lens model means nothing: such points project to NaN, and pixels beyond theta_d(theta_max)
+  (`valid_image_radius`) back-project to NaN. A calibration's own, smaller field (e.g. Aria's max solid angle,
+  a 190 deg lens' 95 deg) is passed as `max_angle_from_axis_deg` to `is_in_field`, `valid_image_radius` and
+  `valid_pixel_mask`. `image_to_camera` returns points at z-depth, which does not exist for rays at or beyond
+  90 deg: those are NaN there; `image_to_rays` returns unit directions valid over the whole field, and image
+  reprojection uses rays, so a pinhole crop can be cut from any part of a fisheye image.
 """
 import copy as copy_module
 
 import cv2
 import numpy as np
 
-DISTORTION_MODELS = ('opencv', 'h36m')
+DISTORTION_MODELS = ('opencv', 'h36m', 'fisheye', 'fisheye624')
+# models that project through the angle from the optical axis; their coefficients are kept even if all zero
+# (an all-zero 'fisheye' lens is the equidistant projection, not a pinhole)
+FISHEYE_MODELS = ('fisheye', 'fisheye624')
+N_FISHEYE_COEFFS = {'fisheye': 4, 'fisheye624': 12}
 
 
 class Camera:
@@ -51,7 +75,14 @@ class Camera:
                 raise ValueError(f'OpenCV distortion needs 4, 5 or 8 coefficients, got {len(coeffs)}')
             if distortion_model == 'h36m' and len(coeffs) != 5:
                 raise ValueError(f'H36M distortion needs 5 coefficients (k1,k2,k3,p_a,p_b), got {len(coeffs)}')
-            if np.any(coeffs != 0):
+            if distortion_model in FISHEYE_MODELS:
+                if len(coeffs) != N_FISHEYE_COEFFS[distortion_model]:
+                    raise ValueError(
+                        f'{distortion_model} distortion needs {N_FISHEYE_COEFFS[distortion_model]} coefficients '
+                        f'({"k1..k4" if distortion_model == "fisheye" else "k0..k5, p0, p1, s0..s3"}), '
+                        f'got {len(coeffs)}')
+                self.distortion_coeffs = coeffs
+            elif np.any(coeffs != 0):
                 if distortion_model == 'opencv' and len(coeffs) == 4:
                     coeffs = np.concatenate([coeffs, [0.0]])
                 self.distortion_coeffs = coeffs
@@ -117,8 +148,13 @@ class Camera:
         return points @ self.R + self.t
 
     def camera_to_image(self, points):
-        """Project camera-frame points (..., 3) to pixels (..., 2), applying lens distortion."""
+        """Project camera-frame points (..., 3) to pixels (..., 2), applying lens distortion.
+
+        Fisheye models: NaN for points beyond the model's valid field (theta > theta_max, see the module doc).
+        """
         points = np.asarray(points, np.float64)
+        if self.is_fisheye():
+            return self._normalized_to_pixels(self._fisheye_project_rays(points))
         with np.errstate(divide='ignore', invalid='ignore'):
             normalized = points[..., :2] / points[..., 2:3]
         if self.distortion_coeffs is not None:
@@ -129,18 +165,40 @@ class Camera:
         return self.camera_to_image(self.world_to_camera(points))
 
     def image_to_camera(self, points, depth=1):
-        """Back-project pixels (..., 2) to camera-frame points at the given depth (z, mm)."""
+        """Back-project pixels (..., 2) to camera-frame points at the given depth (z, mm).
+
+        Fisheye models: NaN for pixels outside the valid image circle and for rays at or beyond 90 deg from
+        the axis (they have no point at a positive z-depth; use `image_to_rays`).
+        """
         normalized = self._pixels_to_normalized(np.asarray(points, np.float64))
         if self.distortion_coeffs is not None:
             normalized = self._undistort_normalized(normalized)
         depth = np.asarray(depth, np.float64)[..., np.newaxis]
-        return np.concatenate([normalized, np.ones_like(normalized[..., :1])], axis=-1) * depth
+        ones = np.where(np.isnan(normalized[..., :1]), np.nan, 1.0)  # NaN in (or no such point) -> all NaN
+        return np.concatenate([normalized, ones], axis=-1) * depth
+
+    def image_to_rays(self, points):
+        """Back-project pixels (..., 2) to unit-length viewing directions (..., 3) in the camera frame.
+
+        Valid over the whole field of a fisheye lens, including rays at or beyond 90 deg from the axis; NaN for
+        pixels outside the valid image circle.
+        """
+        normalized = self._pixels_to_normalized(np.asarray(points, np.float64))
+        if self.is_fisheye():
+            return self._fisheye_unproject_rays(normalized)
+        if self.distortion_coeffs is not None:
+            normalized = self._undistort_normalized(normalized)
+        rays = np.concatenate([normalized, np.ones_like(normalized[..., :1])], axis=-1)
+        return rays / np.linalg.norm(rays, axis=-1, keepdims=True)
 
     def image_to_world(self, points, depth):
         return self.camera_to_world(self.image_to_camera(points, depth))
 
     def undistort_points(self, points):
-        """Distorted pixel coordinates -> the pixels where an undistorted camera (same K) sees them."""
+        """Distorted pixel coordinates -> the pixels where an undistorted camera (same K) sees them.
+
+        Fisheye models: NaN where the pinhole image does not exist (rays at or beyond 90 deg).
+        """
         points = np.asarray(points, np.float64)
         if self.distortion_coeffs is None:
             return points.copy()
@@ -152,6 +210,84 @@ class Camera:
         if self.distortion_coeffs is None:
             return points.copy()
         return self._normalized_to_pixels(self._distort_normalized(self._pixels_to_normalized(points)))
+
+    # ----------------------------------------------------------------------------------------------
+    # The calibrated field (egocentric / fisheye cameras)
+    def is_fisheye(self):
+        """True for a 'fisheye' or 'fisheye624' camera that still has its lens model (not undistorted)."""
+        return self.distortion_model in FISHEYE_MODELS and self.distortion_coeffs is not None
+
+    def max_valid_angle_from_axis(self):
+        """Largest angle (radians) from the optical axis that the lens model maps one-to-one.
+
+        Fisheye models: theta_max (pi if theta_d keeps growing up to pi). Pinhole models: just under pi/2,
+        or less where an OpenCV polynomial folds back.
+        """
+        if self.is_fisheye():
+            return self._get_fisheye_theta_max()
+        if self.distortion_coeffs is not None:
+            max_r2 = self._get_max_valid_r2()
+            if np.isfinite(max_r2):
+                return float(np.arctan(np.sqrt(max_r2)))
+        return np.pi / 2
+
+    def is_in_field(self, points, imshape=None, max_angle_from_axis_deg=None):
+        """Bool (...): whether camera-frame points (..., 3, mm) are inside the calibrated field.
+
+        False for non-finite points, for points behind a pinhole camera (z <= 0) and for points beyond the
+        lens model's valid angle (`max_valid_angle_from_axis`) or beyond `max_angle_from_axis_deg` (e.g. 95
+        for a 190 deg lens; Aria calibrations give it as the max solid angle). With `imshape` (H, W), the
+        projection must also fall on the image (pixel centres at integers, edges at -0.5 and W - 0.5).
+        """
+        points = np.asarray(points, np.float64)
+        finite = np.all(np.isfinite(points), axis=-1)
+        safe = np.where(finite[..., np.newaxis], points, 0.0)
+        theta = np.arctan2(np.hypot(safe[..., 0], safe[..., 1]), safe[..., 2])
+        limit = self.max_valid_angle_from_axis()
+        if max_angle_from_axis_deg is not None:
+            limit = min(limit, np.deg2rad(max_angle_from_axis_deg))
+        inside = finite & (theta <= limit)
+        if not self.is_fisheye():
+            inside &= safe[..., 2] > 0
+        if imshape is not None:
+            with np.errstate(invalid='ignore'):
+                pixels = self.camera_to_image(np.where(inside[..., np.newaxis], safe, [0.0, 0.0, 1.0]))
+                inside &= ((pixels[..., 0] >= -0.5) & (pixels[..., 0] <= imshape[1] - 0.5)
+                           & (pixels[..., 1] >= -0.5) & (pixels[..., 1] <= imshape[0] - 0.5))
+        return inside
+
+    def valid_image_radius(self, max_angle_from_axis_deg=None):
+        """Radius (px, about the principal point) of the image circle that the valid field maps into.
+
+        Pixels farther from the principal point see no valid ray (or one beyond `max_angle_from_axis_deg`).
+        Measured with the smaller focal length; for 'fisheye624' the radial part only (its tangential and
+        thin-prism terms move the circle by well under a pixel for real calibrations). inf for a pinhole
+        camera without an angle limit.
+        """
+        K = self.intrinsic_matrix
+        focal = min(K[0, 0], K[1, 1])
+        limit = self.max_valid_angle_from_axis()
+        if max_angle_from_axis_deg is not None:
+            limit = min(limit, np.deg2rad(max_angle_from_axis_deg))
+        if self.is_fisheye():
+            return float(focal * self._fisheye_theta_d(limit))
+        if limit >= np.pi / 2:
+            return np.inf
+        radius = np.tan(limit)
+        if self.distortion_coeffs is not None:
+            radius = np.linalg.norm(self._distort_normalized(np.array([radius, 0.0]), check_validity=False))
+        return float(focal * radius)
+
+    def valid_pixel_mask(self, imshape, max_angle_from_axis_deg=None):
+        """Bool (H, W): pixels whose back-projected ray is valid (and within `max_angle_from_axis_deg`)."""
+        height, width = imshape[:2]
+        ys, xs = np.mgrid[:height, :width].astype(np.float64)
+        rays = self.image_to_rays(np.stack([xs, ys], axis=-1))
+        with np.errstate(invalid='ignore'):
+            valid = np.all(np.isfinite(rays), axis=-1)
+            if max_angle_from_axis_deg is not None:
+                valid &= rays[..., 2] >= np.cos(np.deg2rad(max_angle_from_axis_deg))
+        return valid
 
     def _normalized_to_pixels(self, normalized):
         K = self.intrinsic_matrix
@@ -169,6 +305,8 @@ class Camera:
     # ----------------------------------------------------------------------------------------------
     # Distortion models (in normalised image coordinates)
     def _distort_normalized(self, xy, check_validity=True):
+        if self.is_fisheye():  # (x, y) is the pinhole point (x/z, y/z) of a ray in front of the camera
+            return self._fisheye_project_rays(np.concatenate([xy, np.ones_like(xy[..., :1])], axis=-1))
         x, y = xy[..., 0], xy[..., 1]
         d = self.distortion_coeffs
         r2 = x * x + y * y
@@ -221,6 +359,11 @@ class Camera:
     def _undistort_normalized(self, xy_distorted, n_iter=20):
         """Invert the distortion by Newton's method with a numerical Jacobian (vectorised)."""
         xy_distorted = np.asarray(xy_distorted, np.float64)
+        if self.is_fisheye():
+            rays = self._fisheye_unproject_rays(xy_distorted)
+            with np.errstate(divide='ignore', invalid='ignore'):
+                z = np.where(rays[..., 2] > 0, rays[..., 2], np.nan)
+                return rays[..., :2] / z[..., np.newaxis]
         shape = xy_distorted.shape
         target = xy_distorted.reshape(-1, 2)
         estimate = target.copy()
@@ -249,6 +392,149 @@ class Camera:
         return estimate.reshape(shape)
 
     # ----------------------------------------------------------------------------------------------
+    # Fisheye models ('fisheye' = Kannala-Brandt / OpenCV fisheye, 'fisheye624' = Aria's)
+    def _radial_coeffs(self):
+        return self.distortion_coeffs[:4] if self.distortion_model == 'fisheye' else self.distortion_coeffs[:6]
+
+    def _fisheye_theta_d(self, theta):
+        """theta_d = theta * (1 + k1 theta^2 + k2 theta^4 + ...)."""
+        theta = np.asarray(theta, np.float64)
+        theta2 = theta * theta
+        poly = np.zeros_like(theta)
+        for k in self._radial_coeffs()[::-1]:
+            poly = (poly + k) * theta2
+        return theta * (1 + poly)
+
+    def _fisheye_theta_d_and_slope(self, theta):
+        theta2 = theta * theta
+        poly = np.zeros_like(theta)
+        slope = np.zeros_like(theta)
+        coeffs = self._radial_coeffs()
+        for i in range(len(coeffs) - 1, -1, -1):
+            poly = (poly + coeffs[i]) * theta2
+            slope = (slope + (2 * i + 3) * coeffs[i]) * theta2
+        return theta * (1 + poly), 1 + slope
+
+    def _get_fisheye_theta_max(self):
+        # cached in the same slot as the OpenCV limit; the key includes the model name
+        key = (self.distortion_model, tuple(self.distortion_coeffs.tolist()))
+        cached = self._max_valid_r2
+        if cached is not None and isinstance(cached, tuple) and cached[0] == key:
+            return cached[1]
+        theta = np.linspace(0, np.pi, 20001)
+        slope = self._fisheye_theta_d_and_slope(theta)[1]
+        not_increasing = np.nonzero(slope <= 0)[0]
+        if len(not_increasing) == 0:
+            limit = np.pi
+        else:  # refine the first zero of the slope by bisection
+            lo, hi = theta[not_increasing[0] - 1], theta[not_increasing[0]]
+            for _ in range(60):
+                mid = (lo + hi) / 2
+                if self._fisheye_theta_d_and_slope(np.array(mid))[1] > 0:
+                    lo = mid
+                else:
+                    hi = mid
+            limit = float(lo)
+        self._max_valid_r2 = (key, limit)
+        return limit
+
+    def _fisheye_project_rays(self, points):
+        """Camera-frame points (..., 3) -> distorted normalised coordinates (..., 2); NaN beyond theta_max."""
+        x, y, z = points[..., 0], points[..., 1], points[..., 2]
+        r = np.hypot(x, y)
+        theta = np.arctan2(r, z)
+        theta_d = self._fisheye_theta_d(theta)
+        with np.errstate(divide='ignore', invalid='ignore'):
+            # on the axis (r == 0) the direction does not matter in front of the camera
+            factor = np.where(r > 0, theta_d / r, np.where(z > 0, 1.0, np.nan))
+            factor = np.where(theta <= self._get_fisheye_theta_max(), factor, np.nan)
+        xr, yr = x * factor, y * factor
+        if self.distortion_model == 'fisheye624':
+            xr, yr = self._fisheye624_tangential_thin_prism(xr, yr)
+        return np.stack([xr, yr], axis=-1)
+
+    def _fisheye624_tangential_thin_prism(self, xr, yr):
+        p0, p1, s0, s1, s2, s3 = self.distortion_coeffs[6:]
+        with np.errstate(invalid='ignore', over='ignore'):
+            rd2 = xr * xr + yr * yr
+            twice_dot = 2 * (p0 * xr + p1 * yr)
+            xd = xr + twice_dot * xr + rd2 * (p0 + s0 + s1 * rd2)
+            yd = yr + twice_dot * yr + rd2 * (p1 + s2 + s3 * rd2)
+        return xd, yd
+
+    def _fisheye624_invert_tangential_thin_prism(self, xd, yd, max_iter=30):
+        """Newton's method with the analytic Jacobian; NaN where it does not converge."""
+        p0, p1, s0, s1, s2, s3 = self.distortion_coeffs[6:]
+        xr, yr = xd.copy(), yd.copy()
+        for _ in range(max_iter):
+            fx, fy = self._fisheye624_tangential_thin_prism(xr, yr)
+            with np.errstate(divide='ignore', invalid='ignore', over='ignore'):
+                fx -= xd
+                fy -= yd
+                rd2 = xr * xr + yr * yr
+                prism_x = 2 * (s0 + 2 * s1 * rd2)
+                prism_y = 2 * (s2 + 2 * s3 * rd2)
+                j00 = 1 + 6 * p0 * xr + 2 * p1 * yr + xr * prism_x
+                j01 = 2 * p0 * yr + 2 * p1 * xr + yr * prism_x
+                j10 = 2 * p0 * yr + 2 * p1 * xr + xr * prism_y
+                j11 = 1 + 2 * p0 * xr + 6 * p1 * yr + yr * prism_y
+                det = j00 * j11 - j01 * j10
+                step_x = (j11 * fx - j01 * fy) / det
+                step_y = (-j10 * fx + j00 * fy) / det
+            xr -= step_x
+            yr -= step_y
+            with np.errstate(invalid='ignore', over='ignore'):
+                relative_step = (np.abs(step_x) + np.abs(step_y)) / (1 + np.abs(xr) + np.abs(yr))
+                if not np.any(relative_step > 1e-14):  # (NaN compares False)
+                    break
+        fx, fy = self._fisheye624_tangential_thin_prism(xr, yr)
+        with np.errstate(invalid='ignore', over='ignore'):
+            bad = ~(np.abs(fx - xd) + np.abs(fy - yd) <= 1e-10 * (1 + np.abs(xd) + np.abs(yd)))
+        return np.where(bad, np.nan, xr), np.where(bad, np.nan, yr)
+
+    def _fisheye_theta_from_theta_d(self, theta_d, max_iter=100):
+        """Solve theta_d(theta) = theta_d on [0, theta_max] (Newton, kept inside a bisection bracket).
+
+        NaN where theta_d exceeds theta_d(theta_max), i.e. outside the valid image circle.
+        """
+        theta_max = self._get_fisheye_theta_max()
+        theta_d_max = float(self._fisheye_theta_d(theta_max))
+        with np.errstate(invalid='ignore'):
+            valid = np.isfinite(theta_d) & (theta_d <= theta_d_max * (1 + 1e-12))
+        target = np.where(valid, np.minimum(theta_d, theta_d_max), 0.0)
+        lo = np.zeros_like(target)
+        hi = np.full_like(target, theta_max)
+        # start from a table of the (increasing) radial map: Newton then needs two or three steps
+        table_theta = np.linspace(0, theta_max, 4097)
+        theta = np.interp(target, self._fisheye_theta_d(table_theta), table_theta)
+        for _ in range(max_iter):
+            value, slope = self._fisheye_theta_d_and_slope(theta)
+            error = value - target
+            lo = np.where(error < 0, theta, lo)
+            hi = np.where(error > 0, theta, hi)
+            with np.errstate(divide='ignore', invalid='ignore'):
+                new = theta - error / slope
+            outside = ~((new >= lo) & (new <= hi))
+            new = np.where(outside, (lo + hi) / 2, new)
+            step = np.abs(new - theta)
+            theta = new
+            if not np.max(step, initial=0) > 1e-14:  # 1e-14 rad: ~1e-11 px at f = 1000 px
+                break
+        return np.where(valid, theta, np.nan)
+
+    def _fisheye_unproject_rays(self, xy_distorted):
+        """Distorted normalised coordinates (..., 2) -> unit rays (..., 3); NaN outside the valid circle."""
+        xy_distorted = np.asarray(xy_distorted, np.float64)
+        xr, yr = xy_distorted[..., 0], xy_distorted[..., 1]
+        if self.distortion_model == 'fisheye624':
+            xr, yr = self._fisheye624_invert_tangential_thin_prism(xr, yr)
+        theta_d = np.hypot(xr, yr)
+        theta = self._fisheye_theta_from_theta_d(theta_d)
+        with np.errstate(divide='ignore', invalid='ignore'):
+            factor = np.where(theta_d > 0, np.sin(theta) / theta_d, 1.0)
+        return np.stack([xr * factor, yr * factor, np.cos(theta)], axis=-1)
+
+    # ----------------------------------------------------------------------------------------------
     # Camera modifications (all in place, return self for chaining)
     def turn_towards(self, target_image_point=None, target_world_point=None):
         """Rotate the camera about its optical centre so that it looks at the target.
@@ -258,7 +544,9 @@ class Camera:
         if target_world_point is None:
             if target_image_point is None:
                 raise ValueError('Give target_image_point or target_world_point')
-            target_world_point = self.image_to_world(target_image_point, depth=1000.0)
+            # along the viewing ray (valid for fisheye rays at or beyond 90 deg, unlike a z-depth)
+            target_world_point = self.camera_to_world(
+                self.image_to_rays(np.asarray(target_image_point, np.float64)) * 1000.0)
         forward = np.asarray(target_world_point, np.float64) - self.t
         forward /= np.linalg.norm(forward)
         right = np.cross(forward, self.world_up)
@@ -307,10 +595,12 @@ class Camera:
         self.intrinsic_matrix[0, 1] *= -1
         if image_width is not None:
             self.intrinsic_matrix[0, 2] = image_width - 1 - self.intrinsic_matrix[0, 2]
-        if self.distortion_coeffs is not None:
-            # x -> -x flips the sign of the tangential coefficient that multiplies x alone.
-            index = 4 if self.distortion_model == 'h36m' else 3
-            self.distortion_coeffs[index] *= -1
+        if self.distortion_coeffs is not None and self.distortion_model != 'fisheye':
+            # x -> -x flips the sign of the coefficients of the terms that are odd in x alone
+            # ('fisheye' is radially symmetric; Aria's p0 multiplies r^2 + 2x^2 like OpenCV's p2, and the
+            # thin-prism terms s0, s1 are added to x alone).
+            indices = {'h36m': [4], 'opencv': [3], 'fisheye624': [6, 8, 9]}[self.distortion_model]
+            self.distortion_coeffs[indices] *= -1
         return self
 
     def undistort(self):
@@ -332,13 +622,29 @@ class Camera:
         return state
 
 
+def camera_from_fisheye624_params(params, optical_center=None, rot_world_to_cam=None, world_up=(0, 0, 1)):
+    """Camera from Project Aria's FisheyeRadTanThinPrism parameter list (15 values: f, cx, cy, k0..k5, p0, p1,
+    s0..s3, as in Aria calibration JSON `Projection.Params`); pixel centres at integers as in Aria's tools."""
+    params = np.asarray(params, np.float64).reshape(-1)
+    if len(params) != 15:
+        raise ValueError(f'Fisheye624 needs 15 parameters (f, cx, cy, k0..k5, p0, p1, s0..s3), got {len(params)}')
+    focal, cx, cy = params[:3]
+    intrinsics = np.array([[focal, 0, cx], [0, focal, cy], [0, 0, 1]])
+    return Camera(optical_center, rot_world_to_cam, intrinsics, params[3:], world_up=world_up,
+                  distortion_model='fisheye624')
+
+
 # --------------------------------------------------------------------------------------------------
 # Reprojection between two cameras that share the optical centre
 def reproject_image_points(points, old_camera, new_camera):
     """Pixels (..., 2) seen by `old_camera` -> pixels of `new_camera` (same optical centre assumed)."""
-    rays = old_camera.image_to_camera(points)
-    rays_world = rays @ old_camera.R
-    return new_camera.camera_to_image(rays_world @ new_camera.R.T)
+    rays = old_camera.image_to_rays(points)
+    new_rays = (rays @ old_camera.R) @ new_camera.R.T
+    if not new_camera.is_fisheye():
+        # a pinhole camera sees nothing behind it (x/z would mirror such rays into the image)
+        with np.errstate(invalid='ignore'):
+            new_rays = np.where(new_rays[..., 2:3] > 0, new_rays, np.nan)
+    return new_camera.camera_to_image(new_rays)
 
 
 def reproject_box(box, old_camera, new_camera):

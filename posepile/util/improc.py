@@ -99,8 +99,14 @@ def is_readable_image(path):
 
 
 def image_size_from_header(path):
-    """(height, width) read from a JPEG or PNG header without decoding the pixels."""
-    with open(path, 'rb') as f:
+    """(height, width) read from a JPEG or PNG header without decoding the pixels (`path` may also be the
+    encoded bytes themselves)."""
+    import contextlib
+    import io
+    opened = io.BytesIO(path) if isinstance(path, (bytes, bytearray)) else open(path, 'rb')
+    if isinstance(path, (bytes, bytearray)):
+        path = '<bytes>'
+    with contextlib.closing(opened) as f:
         head = f.read(26)
         if head[:8] == b'\x89PNG\r\n\x1a\n':
             width, height = struct.unpack('>II', head[16:24])
