@@ -604,8 +604,10 @@ class Camera:
         return self
 
     def undistort(self):
-        """Drop the lens distortion (images must be reprojected with reproject_image to match)."""
+        """Drop the lens distortion (images must be reprojected with reproject_image to match); the camera
+        becomes a plain pinhole ('opencv' without coefficients), whatever its lens model was."""
         self.distortion_coeffs = None
+        self.distortion_model = 'opencv'
         self._max_valid_r2 = None
         return self
 
