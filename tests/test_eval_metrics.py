@@ -241,7 +241,7 @@ def test_predictions_round_trip_and_camera_frame(tmp_path):
     ('inf', 'NaN or inf', "'b.jpg'"),
     ('metres', 'millimetres', "'a.jpg'"),
     ('collapsed', 'one point', "'b.jpg'"),
-    ('garbage', 'cannot read', 'not a .npz'),
+    ('garbage', 'not a .npz', 'truncated?'),
     ('absent', 'not found', 'absent.npz'),
     ('nopaths', 'missing array "image_path"', "'coords3d_pred_world'"),
     ('nokey', 'no coordinate array', "'coords'")])

@@ -52,3 +52,171 @@ def test_skip_broken_defaults_to_the_environment(folder):
         if inspect.isfunction(function) and function.__module__ == module.__name__:
             parameter = inspect.signature(function).parameters.get('skip_broken')
             assert parameter is None or parameter.default is None, f'{folder}.{name}: skip_broken default'
+
+
+# ------------------------------------------------------------------------------------------------
+# One fault per recipe (issue 27): its main annotation file truncated to half. On the recipe's small fake the
+# damaged file must end the recipe non-zero with one line naming it, and the rerun after the repair must
+# equal a clean build byte for byte (tests/faults.py: check_fault_is_reported_and_repaired).
+def _fake(name):
+    return importlib.import_module(f'tests.fakes.{name}')
+
+
+def _tdpw_release(root):
+    smpl_dir = root / 'body_models' / 'smpl'
+    _fake('tdpw').write_smpl_models(smpl_dir, identity_regressor=True, n_vertices=30)
+    written = _fake('tdpw').write_fake_release(root / 'tdpw', n_frames=6, smpl_dir=smpl_dir)
+    _fake('tdpw').write_images(root / 'tdpw', written)
+
+
+def _tdhp_release(root):
+    _fake('tdhp').write_train_sequence(root / 'tdhp', n_frames=10)
+    written = _fake('tdhp').write_fake_release(root / 'tdhp', n_frames=(4, 3, 3, 3, 3, 4))
+    _fake('tdhp').write_test_images(root / 'tdhp', written)
+
+
+def _mupots_release(root):
+    written = _fake('mupots').write_fake_release(root / 'mupots', n_frames=2, n_people=2)
+    _fake('mupots').write_images(root / 'mupots', written)
+
+
+# recipe: (write the fake release into the data root, the main annotation file, extra environment)
+MAIN_ANNOTATION_FAULTS = {
+    'agora': (lambda r: _fake('agora').write_fake_release(r / 'agora', layouts=('pandas1.2',)),
+              'agora/SMPLX/train_0_withjv.pkl'),
+    'aic': (lambda r: _fake('aic').write_fake_release(r / 'aic'), 'aic/annotations/aic_train.json'),
+    'aist': (lambda r: _fake('aist').write_fake_release(r / 'aist'),
+             'aist/annotations/keypoints3d/gBR_sBM_cAll_d04_mBR0_ch01.pkl'),
+    'aspset': (lambda r: _fake('aspset').write_fake_release(r / 'aspset', n_frames=8, image_scale=0.25, videos=True),
+               'aspset/trainval/joints_3d/1b2e/1b2e-0002.c3d'),
+    'behave': (lambda r: _fake('behave').write_fake_release(r),
+               'behave/sequences/Date01_Sub01_boxlarge_hand/t0000.000/person/person_J3d.json'),
+    'bmhad': (lambda r: _fake('bmhad').write_fake_release(r / 'bmhad'), 'bmhad/Mocap/OpticalData/moc_s01_a01_r01.c3d'),
+    'bml_movi': (lambda r: _fake('bml_movi').write_fake_release(r / 'bml_movi'),
+                 'bml_movi/F_Subjects_1_45/F_v3d_Subject_1.mat'),
+    'coco': (lambda r: _fake('coco').write_fake_release(r / 'coco'),
+             'coco/annotations/person_keypoints_train2017.json'),
+    'coco_wb': (lambda r: _fake('coco_wb').write_fake_release(r), 'coco_wb/coco_wholebody_train_v1.0.json'),
+    'gpa': (lambda r: _fake('gpa').write_fake_release(r / 'gpa', frames_per_camera=2),
+            'gpa/xyz_gpa12_mdp_cntind_crop_cam_c2g.json'),
+    'h36m': (lambda r: _fake('h36m').write_recipe_release(r / 'h36m', actions={'S1': {'Directions 1': 12}}),
+             'h36m/S1/MyPoseFeatures/D3_Positions/Directions 1.cdf'),
+    'halpe': (lambda r: _fake('halpe').write_fake_release(r / 'halpe'), 'halpe/halpe_train_v1.json'),
+    'hspace': (lambda r: _fake('hspace').write_fake_release(r / 'hspace', n_files=1),
+               'hspace/2021_01/train/hspace_fake_000.tfrecord'),
+    'human4d': (lambda r: _fake('human4d').write_fake_release(r / 'human4d'),
+                'human4d/S2/19-07-12-10-00-01/Dump/gposes3d/0.npy'),
+    'humbi': (lambda r: _fake('humbi').write_fake_release(r),
+              'humbi/subject_1/body/00000001/reconstruction/keypoints.txt'),
+    'ikea': (lambda r: _fake('ikea').write_fake_release(r / 'ikea'),
+             'ikea/Kallax_Shelf_Drawer/0001_white_floor_05_04_2019_08_28_10_47/dev3/pose3d/000003.json'),
+    'imar': (lambda r: _fake('imar').write_fake_release(r / 'humansc3d', 'humansc3d', sequences={'s01': {'001': 12}}),
+             'humansc3d/train/s01/joints3d_25/001.json'),
+    'jrdb': (lambda r: _fake('jrdb').write_fake_release(r / 'jrdb'),
+             'jrdb/train_dataset/labels/labels_2d_pose_coco/bytes-cafe-2019-02-07_0_image0.json'),
+    'jta': (lambda r: _fake('jta').write_fake_release(r / 'jta', n_frames=3), 'jta/annotations/train/seq_0.json'),
+    'mads': (lambda r: _fake('mads').write_fake_release(r / 'mads'),
+             'mads/multi_view_data/HipHop/HipHop_HipHop1_GT.mat'),
+    'mpii': (lambda r: _fake('mpii').write_fake_release(r / 'mpii'), 'mpii/mpii_human_pose_v1_u12_1.mat'),
+    'mpii_yolo': (lambda r: _fake('mpii_yolo').write_fake_release(r / 'mpii'), 'mpii/mpii_human_pose_v1_u12_1.mat'),
+    'mupots': (_mupots_release, 'mupots/MultiPersonTestSet/TS1/annot.mat'),
+    'panoptic': (lambda r: _fake('panoptic').write_fake_release(r / 'panoptic', n_frames=4, n_hd=1),
+                 'panoptic/160906_band1/hdPose3d_stage1_coco19/body3DScene_00000001.json'),
+    'posetrack': (lambda r: _fake('posetrack').write_fake_release(r / 'posetrack'),
+                  'posetrack/annotations/train/000001_bonn_train.json'),
+    'rich': (lambda r: _fake('rich').write_fake_release(r), 'rich/train_body/ParkingLot1_002_burpee3/00020/002.pkl'),
+    'muco': (lambda r: _fake('muco').write_fake_release(r / 'tdhp'), 'tdhp/S1/Seq1/annot.mat'),
+    'sailvos': (lambda r: _fake('sailvos').write_fake_release(r / 'sailvos'),
+                'sailvos/ah_3a_ext/3_Ped_a_m_y_hipster/000002_3d.txt'),
+    'spec': (lambda r: _fake('spec').write_fake_release(r), 'spec/spec-syn/annotations/train.npz'),
+    'surreal': (lambda r: _fake('surreal').write_fake_release(r / 'surreal', n_frames=6),
+                'surreal/cmu/train/run0/01_01/01_01_c0001_info.mat'),
+    'tdhp': (_tdhp_release, 'tdhp/TS1/annot_data.mat'),
+    'tdoh': (lambda r: _fake('tdoh').write_fake_release(r / 'tdoh', n_images=3, split='trainset', images=True),
+             'tdoh/trainset/annots.json'),
+    'tdpeople': (lambda r: _fake('tdpeople').write_fake_release(r / 'tdpeople', n_frames=4),
+                 'tdpeople/skeleton/woman01/02_01_walk/camera01/0001.txt'),
+    'tdpw': (_tdpw_release, 'tdpw/sequenceFiles/test/outdoors_d_02.pkl'),
+    'totalcapture': (lambda r: _fake('totalcapture').write_fake_release(r / 'totalcapture'),
+                     'totalcapture/vicon/S1/acting1/gt_skel_gbl_pos.txt'),
+    'umpm': (lambda r: _fake('umpm').write_fake_release(r / 'umpm'), 'umpm/Groundtruth/p1_grab_3_vm.c3d'),
+}
+# Recipes owned by others that still fail this contract: {recipe: reason} (xfail strict, for the lead to flip).
+KNOWN_FAILURES = {
+    'spec': 'spec owner fixing: a truncated annotations/train.npz ends in "BadZipFile: File is not a zip file" '
+            'without the file name (posepile.util.fileio.load_npz names it)',
+}
+
+
+def _fault_cases():
+    for recipe in RECIPES:
+        marks = []
+        if recipe not in MAIN_ANNOTATION_FAULTS:  # a recipe added since: visible as an xfail until declared
+            marks = [pytest.mark.xfail(strict=True, reason='no main-annotation fault declared yet: add the recipe '
+                                                           'to MAIN_ANNOTATION_FAULTS')]
+        elif recipe in KNOWN_FAILURES:
+            marks = [pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[recipe])]
+        yield pytest.param(recipe, id=recipe, marks=marks)
+
+
+@pytest.mark.parametrize('recipe', list(_fault_cases()))
+def test_truncated_main_annotation_file_fails_in_one_line_and_repairs(recipe, tmp_path):
+    assert recipe in MAIN_ANNOTATION_FAULTS, f'{recipe}: declare its fake release and main annotation file'
+    write_release, target = MAIN_ANNOTATION_FAULTS[recipe]
+    script = recipe
+    if recipe == 'muco':  # MuCo-3DHP is composited from the 3DHP training set's crops and masks
+        script = tmp_path / 'muco.sh'
+        script.write_text('set -euo pipefail\n'
+                          'for stage in select-frames masks video; do python -m posepile.ds.tdhp.main $stage; done\n'
+                          f'MUCO_COUNT=4 MUCO_CHUNK_SIZE=2 bash {DS / "muco" / "main.sh"}\n')
+    faults.check_fault_is_reported_and_repaired(script, write_release, target, faults.truncate(0.5), tmp_path,
+                                                env_extra={'POSEPILE_WORKERS': '1', 'POSEPILE_DETECTOR': ''})
+
+
+# ------------------------------------------------------------------------------------------------
+# The hint "pass --skip-broken" (a broken video, posepile.preproc.video_stage.BrokenVideosError) must name an
+# option the command has: every stage that reaches the video stage accepts --skip-broken (issue 27).
+_VIDEO_STAGE_CALL = re.compile(r'\b(run_video_stage|dataset_video_stage)\(')
+
+
+def _recipe_stages(folder, monkeypatch):
+    from posepile.preproc import pipeline
+    captured = {}
+    monkeypatch.setattr(pipeline, 'run_stages', lambda argv, prog, description, stages: captured.update(stages))
+    importlib.import_module(f'posepile.ds.{folder}.main').main([])
+    return captured
+
+
+def _reaches_video_stage(function, module, seen=None):
+    """Whether `function` calls the video stage, directly or through functions of its own module."""
+    import inspect
+    seen = set() if seen is None else seen
+    if function in seen:
+        return False
+    seen.add(function)
+    source = inspect.getsource(function)
+    if _VIDEO_STAGE_CALL.search(source):
+        return True
+    callees = [v for k, v in vars(module).items() if inspect.isfunction(v) and v.__module__ == module.__name__
+               and re.search(rf'\b{k}\(', source)]
+    return any(_reaches_video_stage(callee, module, seen) for callee in callees)
+
+
+@pytest.mark.parametrize('folder', RECIPES)
+def test_every_video_stage_accepts_skip_broken(folder, monkeypatch):
+    import inspect
+    module = importlib.import_module(f'posepile.ds.{folder}.main')
+    for name, function in _recipe_stages(folder, monkeypatch).items():
+        if not _reaches_video_stage(function, module):
+            continue
+        flags = [flag for flag, _ in getattr(function, 'cli_options', ())]
+        assert '--skip-broken' in flags, f'{folder} {name}: the broken-video hint names --skip-broken'
+        assert 'skip_broken' in inspect.signature(function).parameters, f'{folder} {name}'
+
+
+def test_demo_video_stage_accepts_skip_broken(capsys):
+    from posepile.ds.demo import main as demo
+    with pytest.raises(SystemExit):
+        demo.main(['video', '--help'])
+    assert '--skip-broken' in capsys.readouterr().out
+    assert 'SKIP_BROKEN' in (DS / 'demo' / 'main.sh').read_text()

@@ -3,14 +3,18 @@
 Format: an .npz with `image_path` (N,) strings (the dataset's image paths, as stored in the examples) and
 one coordinate array (N, J, 3) in millimetres: `coords3d_pred_world` (world frame) or `coords3d_pred_cam`
 (each example's camera frame; converted to world with the example's camera when cameras are given).
+
+Every benchmark's eval reads its prediction file through this module (`read_prediction_arrays`, then
+`load_predictions`), so a missing, truncated or corrupt file ends as one PredictionError naming it, never
+as a zipfile/zlib traceback.
 """
 import os
 import warnings
-import zipfile
 
 import numpy as np
 
-from posepile.util.fileio import atomic_write
+from posepile.util.errors import InputError
+from posepile.util.fileio import atomic_write, load_npz
 
 COORD_KEYS = ('coords3d_pred_world', 'coords3d_pred_cam')
 _MAX_LISTED = 5
@@ -20,8 +24,17 @@ _MIN_POSE_EXTENT_MM = 10.0
 _MAX_POSE_EXTENT_MM = 10_000.0  # no person spans 10 m: a larger median means a unit error
 
 
-class PredictionError(ValueError):
+class PredictionError(InputError):
     """A prediction file does not match the benchmark; the message names the file and the offenders."""
+
+
+def read_prediction_arrays(path):
+    """{array name: ndarray} of a predictions .npz, every array read in full here, so that a missing,
+    truncated or corrupt file (bad CRC, damaged compressed data, pickled objects) raises PredictionError
+    naming the file instead of failing later inside numpy or zipfile."""
+    if not os.path.isfile(path):
+        raise PredictionError(f'{path}: prediction file not found')
+    return load_npz(path, PredictionError)
 
 
 def _listing(items):
@@ -79,7 +92,7 @@ def save_predictions(path, image_paths, coords, key='coords3d_pred_world'):
 
 
 def load_predictions(path, expected_image_paths, n_joints, cameras=None, normalize_path=None,
-                     coord_key=COORD_KEYS, allow_nan=False):
+                     coord_key=COORD_KEYS, allow_nan=False, arrays=None):
     """{image_path: (J, 3) float64 array in mm} after checking the file against the benchmark examples.
 
     expected_image_paths: the benchmark's image paths; every one needs exactly one prediction.
@@ -90,34 +103,27 @@ def load_predictions(path, expected_image_paths, n_joints, cameras=None, normali
     coord_key: the coordinate array name, or names tried in order.
     allow_nan: accept NaN joints (benchmarks whose official script scores them as misses); inf is never
         accepted.
+    arrays: the file's arrays when the caller already read them with read_prediction_arrays(path).
 
     Raises PredictionError naming the file and the first offenders for: unreadable file, missing arrays,
     wrong shapes or joint count, duplicate / unknown / missing image paths, NaN or inf values, and values
     that look like metres instead of millimetres.
     """
-    if not os.path.isfile(path):
-        raise PredictionError(f'{path}: prediction file not found')
-    if not zipfile.is_zipfile(path):  # np.load would blame "pickled data", which misleads
-        raise PredictionError(f'{path}: cannot read predictions: not a .npz (zip) archive')
+    data = read_prediction_arrays(path) if arrays is None else arrays
+    keys = list(data.keys())
+    if 'image_path' not in keys:
+        raise PredictionError(f'{path}: missing array "image_path" (found {keys})')
+    keys_wanted = (coord_key,) if isinstance(coord_key, str) else tuple(coord_key)
+    present = [k for k in keys_wanted if k in keys]
+    if not present:
+        raise PredictionError(f'{path}: no coordinate array; expected one of {list(keys_wanted)}, '
+                              f'found {keys}')
+    key = present[0]
     try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as e:
-        raise PredictionError(f'{path}: cannot read predictions as .npz ({e})') from e
-    with data:
-        keys = list(data.keys())
-        if 'image_path' not in keys:
-            raise PredictionError(f'{path}: missing array "image_path" (found {keys})')
-        keys_wanted = (coord_key,) if isinstance(coord_key, str) else tuple(coord_key)
-        present = [k for k in keys_wanted if k in keys]
-        if not present:
-            raise PredictionError(f'{path}: no coordinate array; expected one of {list(keys_wanted)}, '
-                                  f'found {keys}')
-        key = present[0]
-        try:
-            image_paths = [str(p) for p in np.asarray(data['image_path']).ravel()]
-            coords = np.asarray(data[key], np.float64)
-        except (ValueError, TypeError) as e:  # e.g. object arrays need pickle
-            raise PredictionError(f'{path}: cannot read "image_path" / "{key}" ({e})') from e
+        image_paths = [str(p) for p in np.asarray(data['image_path']).ravel()]
+        coords = np.asarray(data[key], np.float64)
+    except (ValueError, TypeError) as e:
+        raise PredictionError(f'{path}: cannot read "image_path" / "{key}" ({e})') from e
     if normalize_path is not None:
         image_paths = [normalize_path(p) for p in image_paths]
     if coords.ndim != 3 or coords.shape[2] != 3 or coords.shape[0] != len(image_paths):

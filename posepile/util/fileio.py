@@ -85,3 +85,31 @@ def load_json(path, error_class=None, required_lists=()):
                            not all(isinstance(data.get(key), list) for key in required_lists)):
         raise error_class(f'{path}: expected a JSON object with the lists {", ".join(required_lists)}')
     return data
+
+
+def load_npz(path, error_class=None):
+    """{array name: ndarray} of an .npz, every array read in full here, so that a truncated or corrupt file
+    (no zip directory, bad CRC, damaged compressed data) or one holding pickled objects raises `error_class`
+    (default InputError) with one line naming the file, instead of a zipfile/zlib traceback later. A missing
+    file raises FileNotFoundError."""
+    import zipfile
+    import zlib
+
+    import numpy as np
+
+    from posepile.util.errors import InputError
+    error_class = error_class or InputError
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'{path}: file not found')
+    if not zipfile.is_zipfile(path):  # np.load would blame "pickled data", which misleads
+        raise error_class(f'{path}: not a .npz (zip) archive (truncated?)')
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: np.asarray(data[key]) for key in data.keys()}
+    except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, KeyError) as e:
+        reason = ' '.join(str(e).split()) or type(e).__name__
+        if 'allow_pickle' in reason:
+            raise error_class(f'{path}: holds object (pickled) arrays; only plain string and number arrays are '
+                              'read') from e
+        raise error_class(f'{path}: the .npz is damaged ({reason})') from e

@@ -51,8 +51,13 @@ def default_n_workers():
 def _init_worker():
     import cv2
     from threadpoolctl import threadpool_limits
+    from tqdm import tqdm
     cv2.setNumThreads(1)
     threadpool_limits(1)  # one BLAS thread per worker process: the workers already fill the cores
+    # A tqdm made in a worker (even a disabled one) would create tqdm's multiprocessing lock, a named
+    # semaphore; the pool terminates its workers without running their exit handlers, so the resource
+    # tracker would report it as leaked after our last line. A thread lock is all a worker needs.
+    tqdm.set_lock(threading.RLock())
 
 
 def parallel_map(fn, items, n_workers=None, desc=None, chunksize=1):

@@ -45,19 +45,26 @@ def _short_reason(reason):
 _CONTAINERS_WITH_PTS = ('mov', 'mp4', 'matroska', 'webm')
 
 
-def _presentation_index(video_path):
-    """{pts: 0-based presentation index} of the video stream's packets (a demux pass: no decoding), or None
-    when the container has no true presentation timestamps (AVI), some packet has none, or two share one
-    (then frames are counted as they come)."""
+def _demux_summary(video_path):
+    """(pts index, number of packets) from one demux pass over the video stream (no decoding).
+
+    The pts index is {pts: 0-based presentation index} of the stream's packets, or None when the container
+    has no true presentation timestamps (AVI), some packet has none, or two share one (then frames are
+    counted as they come). The packet count is what the file really holds, to compare with the frame count
+    its header promises (a truncated file holds fewer)."""
     import av
     with av.open(str(video_path)) as container:
-        if not any(name in container.format.name.split(',') for name in _CONTAINERS_WITH_PTS):
-            return None
+        with_pts = any(name in container.format.name.split(',') for name in _CONTAINERS_WITH_PTS)
         stream = container.streams.video[0]
         pts = [packet.pts for packet in container.demux(stream) if packet.size]
-    if not pts or any(p is None for p in pts) or len(set(pts)) != len(pts):
-        return None
-    return {p: i for i, p in enumerate(sorted(pts))}
+    if not with_pts or not pts or any(p is None for p in pts) or len(set(pts)) != len(pts):
+        return None, len(pts)
+    return {p: i for i, p in enumerate(sorted(pts))}, len(pts)
+
+
+def _presentation_index(video_path):
+    """{pts: 0-based presentation index} of the video stream's packets, or None (see _demux_summary)."""
+    return _demux_summary(video_path)[0]
 
 
 def iter_frames(video_path, wanted=None):
@@ -72,9 +79,12 @@ def iter_frames(video_path, wanted=None):
     in-process; about 1.5-2.5x the throughput of an ffmpeg pipe that converts every frame).
 
     Raises FileNotFoundError for a missing file and VideoReadError naming the file and the last good frame
-    when the container cannot be opened, decoding fails, a wanted frame lies beyond the end, or the stream
-    ends before the frame count its header promises (a truncated file). A frame is only yielded once the
-    decoder has moved past it, so the possibly damaged last frame of a truncated stream is never yielded.
+    when the container cannot be opened, decoding fails, a wanted frame lies beyond the end, or the file
+    holds fewer frames than its header promises (a truncated file). That promise is checked once per video
+    whether or not the truncation lies beyond the last wanted frame: with `wanted`, by the demux pass (the
+    packets the file holds), else by the frames decoded; the error comes after the wanted frames that are
+    there were yielded. A frame is only yielded once the decoder has moved past it, so the possibly
+    damaged last frame of a truncated stream is never yielded.
     """
     import av
     video_path = Path(video_path)
@@ -85,7 +95,7 @@ def iter_frames(video_path, wanted=None):
     if last_wanted == -1:
         return
     try:
-        pts_index = _presentation_index(video_path) if wanted_set is not None else None
+        pts_index, n_packets = _demux_summary(video_path) if wanted_set is not None else (None, None)
         container = av.open(str(video_path))
     except (av.error.FFmpegError, OSError, ValueError, IndexError) as e:
         raise VideoReadError(video_path, -1, e) from e
@@ -105,14 +115,14 @@ def iter_frames(video_path, wanted=None):
                     yield pending
                     pending = None
                 if remaining is not None and not remaining:
-                    return
+                    break  # every wanted frame was yielded; the file's completeness is checked below
                 if wanted_set is None or index in wanted_set:
                     pending = (index, frame.to_ndarray(format='rgb24'))
                     if remaining is not None:
                         remaining.discard(index)
         except (av.error.FFmpegError, OSError, ValueError, KeyError) as e:
             raise VideoReadError(video_path, index - 1, e) from e
-        n_seen = len(pts_index) if pts_index is not None else index + 1
+        n_seen = n_packets if n_packets is not None else index + 1
         truncated = bool(promised) and n_seen < promised
         note = f' (it ends after {n_seen} of the {promised} frames its header promises)' if truncated else ''
         if remaining:

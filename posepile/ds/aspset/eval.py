@@ -26,7 +26,7 @@ import numpy as np
 
 from posepile.ds.aspset import main as aspset
 from posepile.eval import metrics, report
-from posepile.eval.predictions import load_predictions
+from posepile.eval.predictions import load_predictions, read_prediction_arrays
 
 
 def _normalize_path(path):
@@ -78,10 +78,10 @@ def main(argv=None):
     parser.add_argument('--out', default=None)
     args = parser.parse_args(argv)
     items = ground_truth(data_root() / 'aspset', args.split)
-    with np.load(args.pred_path) as data:
-        key = 'coords3d_pred_cam' if 'coords3d_pred_cam' in data else 'coords3d_pred_world'
+    arrays = read_prediction_arrays(args.pred_path)
+    key = 'coords3d_pred_cam' if 'coords3d_pred_cam' in arrays else 'coords3d_pred_world'
     predictions = load_predictions(args.pred_path, [it['image_path'] for it in items], 17, coord_key=key,
-                                   normalize_path=_normalize_path)
+                                   normalize_path=_normalize_path, arrays=arrays)
     if key == 'coords3d_pred_world':
         predictions = {it['image_path']: it['camera'].world_to_camera(predictions[it['image_path']])
                        for it in items}

@@ -176,12 +176,17 @@ def load_calibration(path):
 
 
 def load_poses(path):
+    """(people, frames, 17, 3) float32 mm from joints3d_mm.npz; a damaged file is one InputError naming it."""
+    from posepile.util.errors import InputError
     path = Path(path)
-    with np.load(path) as data:
-        poses = data['poses'].astype(np.float32)
-    if poses.ndim != 4 or poses.shape[2:] != (17, 3):
-        raise ValueError(f'{path}: poses must have shape (people, frames, 17, 3), got {poses.shape}')
-    return poses
+    arrays = fileio.load_npz(path)
+    if 'poses' not in arrays:
+        raise InputError(f'{path}: no "poses" array (found {sorted(arrays)})')
+    poses = arrays['poses']
+    if poses.ndim != 4 or poses.shape[2:] != (17, 3) or not np.issubdtype(poses.dtype, np.number):
+        raise InputError(f'{path}: poses must be numbers of shape (people, frames, 17, 3), got {poses.dtype} '
+                         f'{poses.shape}')
+    return poses.astype(np.float32)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -273,9 +278,10 @@ def make_video_tasks(data_root=None):
 
 
 def video_stage(detector_spec='hog', segmenter_spec='grabcut', shard=None, n_workers=None, keep_frames=False,
-                data_root=None):
+                data_root=None, skip_broken=None):
     """One pass per camera video: decode, detect people in the selected frames, associate detections
-    with the people (Hungarian, IoU >= 0.3, else the GT box), crop, segment the crops."""
+    with the people (Hungarian, IoU >= 0.3, else the GT box), crop, segment the crops. A broken video
+    fails the stage naming it, unless skip_broken (default: SKIP_BROKEN=1), which builds the rest."""
     from posepile.paths import data_root as get_data_root
     from posepile.preproc.video_stage import BoxRule, run_video_stage
     tasks, left_out = make_video_tasks(data_root)
@@ -283,7 +289,8 @@ def video_stage(detector_spec='hog', segmenter_spec='grabcut', shard=None, n_wor
     run_video_stage(tasks, work_dir(data_root) / 'crops', data_root=Path(data_root or get_data_root()),
                     shard=shard, n_workers=n_workers, detector_spec=detector_spec,
                     box_rule=BoxRule('hungarian', min_iou=MIN_ASSOCIATION_IOU), segmenter_spec=segmenter_spec,
-                    joint_edges=scene.joint_info().stick_figure_edges, keep_frames=keep_frames)
+                    joint_edges=scene.joint_info().stick_figure_edges, keep_frames=keep_frames,
+                    skip_broken=skip_broken)
 
 
 def report_stage(data_root=None):
@@ -442,6 +449,7 @@ def summary_stage(started_at=None, data_root=None, contact_sheet=None, eval_json
 
 
 def main(argv=None):
+    from posepile.preproc.pipeline import SKIP_BROKEN_OPTION
     from posepile.util.parallel import add_shard_argument
     parser = argparse.ArgumentParser(prog='python -m posepile.ds.demo.main', description=__doc__.split('\n')[0])
     sub = parser.add_subparsers(dest='stage', required=True)
@@ -455,6 +463,8 @@ def main(argv=None):
     p.add_argument('--segmenter', default='grabcut')
     p.add_argument('--keep-frames', action='store_true', help='also write the selected full frames as JPEGs')
     p.add_argument('--workers', type=int, default=None)
+    flag, options = SKIP_BROKEN_OPTION
+    p.add_argument(flag, **options)
     add_shard_argument(p)
     sub.add_parser('report')
     sub.add_parser('assemble')
@@ -472,7 +482,7 @@ def main(argv=None):
         select_frames_stage()
     elif args.stage == 'video':
         video_stage(args.detector, args.segmenter, shard=args.shard, n_workers=args.workers,
-                    keep_frames=args.keep_frames)
+                    keep_frames=args.keep_frames, skip_broken=args.skip_broken)
     elif args.stage == 'report':
         report_stage()
     elif args.stage == 'assemble':

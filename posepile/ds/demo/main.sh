@@ -24,14 +24,26 @@ py select-frames
 #    people, perspective-correct crops are cut straight from the decoded frame (camera turned to the box,
 #    distortion removed, gamma-correct antialiasing) and segmented (offline default: GrabCut seeded by the
 #    skeleton). No full frames are written (--keep-frames writes them).
+#    Each shard logs to its own file, shown when all have finished (failed shards last), so the last line
+#    of a failed run is the failure, never another shard's progress.
 n_shards=2
 pids=()
+mkdir -p "$work"
+video_options=(--detector "${POSEPILE_DETECTOR:-hog}" --segmenter "${POSEPILE_SEGMENTER:-grabcut}" --workers 1)
+if [[ "${SKIP_BROKEN:-0}" == 1 ]]; then video_options+=(--skip-broken); fi
 for i in $(seq 0 $((n_shards - 1))); do
-  py video --detector "${POSEPILE_DETECTOR:-hog}" --segmenter "${POSEPILE_SEGMENTER:-grabcut}" \
-    --shard "$i/$n_shards" --workers 1 &
+  py video "${video_options[@]}" --shard "$i/$n_shards" 2>"$work/video_shard_$i.log" &
   pids+=($!)
 done
-for pid in "${pids[@]}"; do wait "$pid"; done  # each shard's exit status counts (set -e)
+failed=()
+for i in "${!pids[@]}"; do
+  if ! wait "${pids[$i]}"; then failed+=("$i"); fi
+done
+for i in "${!pids[@]}"; do
+  if [[ ! " ${failed[*]} " =~ " $i " ]]; then cat "$work/video_shard_$i.log" >&2; fi
+done
+for i in "${failed[@]}"; do cat "$work/video_shard_$i.log" >&2; done
+if (( ${#failed[@]} )); then exit 1; fi
 
 # 4. Association counts and segmentation IoU against the true masks
 py report

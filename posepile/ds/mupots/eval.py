@@ -35,7 +35,7 @@ import numpy as np
 from posepile.ds.mupots import main as mupots
 from posepile.ds.tdhp.eval import GROUPS14
 from posepile.eval import metrics, report
-from posepile.eval.predictions import PredictionError, check_pose_scale
+from posepile.eval.predictions import PredictionError, check_pose_scale, read_prediction_arrays
 
 logger = logging.getLogger(__name__)
 MATCH_THRESHOLD_PX = 40
@@ -84,12 +84,12 @@ def rescale_to_gt_bone_lengths(pred, gt, zero_bone_on_parent=False):
 
 def load_npz_predictions(path):
     """{image_path: (coords2d (P, 17, 2), coords3d (P, 17, 3))}."""
+    data = read_prediction_arrays(path)
     try:
-        with np.load(path) as data:
-            paths = [re.sub(r'^mupots_downscaled/', 'mupots/', str(p)) for p in data['image_path']]
-            coords2d = np.asarray(data['coords2d_pred'], np.float64)
-            coords3d = np.asarray(data['coords3d_pred_cam'], np.float64)
-    except (OSError, ValueError, KeyError) as e:
+        paths = [re.sub(r'^mupots_downscaled/', 'mupots/', str(p)) for p in data['image_path']]
+        coords2d = np.asarray(data['coords2d_pred'], np.float64)
+        coords3d = np.asarray(data['coords3d_pred_cam'], np.float64)
+    except (ValueError, TypeError, KeyError) as e:
         raise PredictionError(f'{path}: cannot read MuPoTS predictions (need image_path, coords2d_pred, '
                               f'coords3d_pred_cam): {e}') from e
     if coords2d.shape != (len(paths), 17, 2) or coords3d.shape != (len(paths), 17, 3):
@@ -110,7 +110,7 @@ def load_official_predictions(folder):
     try:
         preds2d = scipy.io.loadmat(str(folder / 'preds_2d_kpt_mupots.mat'))
         preds3d = scipy.io.loadmat(str(folder / 'preds_3d_kpt_mupots.mat'))
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, scipy.io.matlab.MatReadError) as e:
         raise PredictionError(f'{folder}: cannot read preds_2d_kpt_mupots.mat / preds_3d_kpt_mupots.mat ({e})') \
             from e
     result = {}

@@ -25,7 +25,7 @@ import numpy as np
 
 from posepile.ds.tdhp import main as tdhp
 from posepile.eval import metrics, report
-from posepile.eval.predictions import load_predictions
+from posepile.eval.predictions import load_predictions, read_prediction_arrays
 
 logger = logging.getLogger(__name__)
 
@@ -104,10 +104,11 @@ def main(argv=None):
     root = data_root() / 'tdhp'
     gt_key = 'annot3' if args.metric_gt else 'univ_annot3'
     items = test_items(root, gt_key)
-    with np.load(args.pred_path) as data:
-        key = 'coords3d_pred_cam' if 'coords3d_pred_cam' in data else 'coords3d_pred_world'
+    arrays = read_prediction_arrays(args.pred_path)
+    key = 'coords3d_pred_cam' if 'coords3d_pred_cam' in arrays else 'coords3d_pred_world'
     predictions = load_predictions(args.pred_path, [it['image_path'] for it in items], 17, coord_key=key,
-                                   normalize_path=_normalize_path, allow_nan=True)
+                                   normalize_path=_normalize_path, allow_nan=True,
+                                   arrays=arrays)
     n_with_nan = sum(bool(np.isnan(p).any()) for p in predictions.values())
     if n_with_nan:
         logger.warning('%d predictions have NaN joints: they count as misses in PCK/AUC and make the MPJPE '

@@ -34,7 +34,7 @@ import numpy as np
 
 from posepile.ds.tdpw import main as tdpw
 from posepile.eval import metrics, report
-from posepile.eval.predictions import PredictionError, check_pose_scale, load_predictions
+from posepile.eval.predictions import PredictionError, check_pose_scale, load_predictions, read_prediction_arrays
 
 SMPL_FILES = {'f': 'basicModel_f_lbs_10_207_0_v1.0.0.pkl', 'm': 'basicmodel_m_lbs_10_207_0_v1.0.0.pkl'}
 
@@ -91,11 +91,21 @@ def load_official_predictions(results_dir, tracks):
         key = (track['split'], track['sequence'])
         if key not in cache:
             path = results_dir / key[0] / f'{key[1]}.pkl'
-            with open(path, 'rb') as f:
-                content = pickle.load(f, encoding='latin1')
-            orientations = content.get('orientations')
-            cache[key] = (path, np.asarray(content['jointPositions'], np.float64),
-                          None if orientations is None else np.asarray(orientations, np.float64))
+            try:
+                with open(path, 'rb') as f:
+                    content = pickle.load(f, encoding='latin1')
+                if not isinstance(content, dict) or 'jointPositions' not in content:
+                    raise PredictionError(f'{path}: expected a dict with "jointPositions" (and optionally '
+                                          f'"orientations")')
+                orientations = content.get('orientations')
+                cache[key] = (path, np.asarray(content['jointPositions'], np.float64),
+                              None if orientations is None else np.asarray(orientations, np.float64))
+            except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, MemoryError,
+                    ValueError, TypeError) as e:  # PredictionError is a ValueError: keep its message
+                if isinstance(e, PredictionError):
+                    raise
+                raise PredictionError(f'{path}: not a readable predictions pickle ({type(e).__name__}: {e})') \
+                    from e
         path, joints, orientations = cache[key]
         if joints.ndim != 4 or joints.shape[-2:] != (24, 3) or track['actor'] >= len(joints):
             raise PredictionError(f'{path}: jointPositions must be (actors, frames, 24, 3), got {joints.shape}')
@@ -118,16 +128,24 @@ def load_official_predictions(results_dir, tracks):
 
 def load_npz_predictions(path, tracks):
     keys = [f'{tdpw.image_relpath(t["sequence"], int(f))}#{t["actor"]}' for t in tracks for f in t['frames']]
-    with np.load(path) as data:
-        if 'person_index' not in data:
-            raise PredictionError(f'{path}: 3DPW predictions need a "person_index" array (the actor)')
-        person_index = data['person_index'].astype(int).tolist()
+    data = read_prediction_arrays(path)
+    if 'person_index' not in data:
+        raise PredictionError(f'{path}: 3DPW predictions need a "person_index" array (the actor)')
+    if 'image_path' not in data:
+        raise PredictionError(f'{path}: missing array "image_path" (found {list(data)})')
+    try:
+        person_index = data['person_index'].astype(int).ravel().tolist()
         orientations = np.asarray(data['orientations_pred_cam'], np.float64) if 'orientations_pred_cam' in data \
             else None
-        row_of = {f'{p}#{a}': i for i, (p, a) in enumerate(zip(data['image_path'].tolist(), person_index))}
+    except (ValueError, TypeError) as e:
+        raise PredictionError(f'{path}: cannot read "person_index" / "orientations_pred_cam" ({e})') from e
+    image_paths = data['image_path'].ravel().tolist()
+    if len(person_index) != len(image_paths):
+        raise PredictionError(f'{path}: {len(person_index)} person_index values for {len(image_paths)} image paths')
+    row_of = {f'{p}#{a}': i for i, (p, a) in enumerate(zip(image_paths, person_index))}
     counter = iter(person_index)
     predictions = load_predictions(path, keys, 24, coord_key='coords3d_pred_cam',
-                                   normalize_path=lambda p: f'{p}#{next(counter)}')
+                                   normalize_path=lambda p: f'{p}#{next(counter)}', arrays=data)
     result, i = [], 0
     for t in tracks:
         track_keys = keys[i:i + len(t['frames'])]
@@ -178,12 +196,16 @@ def main(argv=None):
         predictions = load_npz_predictions(args.pred_path, tracks)
     results = evaluate(tracks, predictions)
     results['splits'] = list(splits)
+    from posepile.ds.tdpw import mesh_eval  # MVE / PA_PVE when the .npz has meshes and --smpl-dir is given
+    if args.smpl_dir and mesh_eval.has_mesh_predictions(args.pred_path):
+        results.update(mesh_eval.evaluate(data_root() / 'tdpw', tracks, predictions, mesh_eval.predicted_vertices(
+            args.pred_path, tracks, args.smpl_dir), {g: load_gt_smpl_model(args.smpl_dir, g) for g in SMPL_FILES}))
     title = (f'3DPW {"test split" if args.test_split else "all splits (challenge protocol)"}: '
              f'{results["n_tracks"]} tracks, {results["n_frames"]} frames, GT from '
              f'{"SMPL" if args.smpl_dir else "jointPositions"}')
     report.print_table(title, [(results['MPJPE'], results['MPJPE_PA'], results['PCK'], results['AUC'])],
                        ['MPJPE (mm)', 'MPJPE_PA (mm)', 'PCK@50 (%)', 'AUC (fraction)'], decimals=3)
-    for key in ('MPJPE', 'MPJPE_PA', 'PCK', 'AUC', 'MPJAE', 'MPJAE_PA'):  # the challenge's scores.txt lines
+    for key in ('MPJPE', 'MPJPE_PA', 'PCK', 'AUC', 'MPJAE', 'MPJAE_PA', 'MVE', 'PA_PVE'):  # scores.txt lines + mesh
         if key in results:
             print(f'{key}: {results[key]}')
     if 'MPJAE' not in results:
