@@ -142,10 +142,7 @@ MAIN_ANNOTATION_FAULTS = {
     'umpm': (lambda r: _fake('umpm').write_fake_release(r / 'umpm'), 'umpm/Groundtruth/p1_grab_3_vm.c3d'),
 }
 # Recipes owned by others that still fail this contract: {recipe: reason} (xfail strict, for the lead to flip).
-KNOWN_FAILURES = {
-    'spec': 'spec owner fixing: a truncated annotations/train.npz ends in "BadZipFile: File is not a zip file" '
-            'without the file name (posepile.util.fileio.load_npz names it)',
-}
+KNOWN_FAILURES = {}
 
 
 def _fault_cases():

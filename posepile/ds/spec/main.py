@@ -63,12 +63,13 @@ def _indices(names, order):
 # Readers
 def load_annotations(path):
     """{key: array} of annotations/<split>.npz, validated (one row per person, no pickled objects)."""
+    from posepile.util import fileio
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in ARRAYS if key in npz.files}
-    except (OSError, ValueError, EOFError) as e:
-        raise SpecFormatError(f'{path}: cannot read ({e})') from None
+        everything = fileio.load_npz(path, SpecFormatError)
+    except FileNotFoundError as e:
+        raise SpecFormatError(str(e)) from None
+    arrays = {key: everything[key] for key in ARRAYS if key in everything}
     missing = [key for key in ARRAYS if key not in arrays]
     if missing:
         raise SpecFormatError(f'{path}: arrays {missing} missing')

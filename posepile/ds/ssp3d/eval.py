@@ -65,16 +65,12 @@ def load_labels(root):
     path = Path(root) / 'labels.npz'
     if not path.is_file():
         raise SSP3DFormatError(f'{path}: SSP-3D labels not found (unzip the release there)')
-    try:
-        with np.load(path) as data:
-            missing = [k for k in LABEL_KEYS if k not in data]
-            if missing:
-                raise SSP3DFormatError(f'{path}: missing arrays {missing} (found {sorted(data.keys())})')
-            labels = {k: data[k] for k in LABEL_KEYS}
-    except (OSError, ValueError) as e:
-        if isinstance(e, SSP3DFormatError):
-            raise
-        raise SSP3DFormatError(f'{path}: unreadable ({type(e).__name__}: {e})') from e
+    from posepile.util import fileio
+    data = fileio.load_npz(path, SSP3DFormatError)  # a truncated / corrupt file: one line naming it
+    missing = [k for k in LABEL_KEYS if k not in data]
+    if missing:
+        raise SSP3DFormatError(f'{path}: missing arrays {missing} (found {sorted(data.keys())})')
+    labels = {k: data[k] for k in LABEL_KEYS}
     n = len(labels['fnames'])
     for key, tail in (('shapes', (10,)), ('poses', (72,)), ('cam_trans', (3,))):
         if labels[key].shape != (n,) + tail:
