@@ -245,9 +245,7 @@ MUCO_ALIASES = {'thor': 'spi3'}
 # checks every entry is registered or listed here. Whether a skeleton is available now: has_declared_skeleton.
 # The NLF-era names (issue 30) are being added by their recipes; until then `posepile mix build` lists them with
 # their (future) build command.
-PENDING_DATASETS = frozenset({
-    'bedlam', 'moyo', 'arctic', 'intercap', 'genebody', 'egobody', 'hi4d', 'hi4d_rerender', 'humman', 'synbody',
-    'thuman2', 'zjumocap', 'dfaust', 'egohumans', 'dna_rendering', 'densepose_coco', 'densepose_posetrack'})
+PENDING_DATASETS = frozenset()  # every source the mixes name has a registered recipe
 
 
 def is_2d(name):
