@@ -18,6 +18,8 @@ DATASETS = {
     'agora': 'posepile.ds.agora.main:make_dataset',
     'spec': 'posepile.ds.spec.main:make_dataset',
     'thuman2': 'posepile.ds.thuman2.main:make_dataset',
+    'dfaust': 'posepile.ds.dfaust.main:make_dataset',
+    'hi4d_rerender': 'posepile.ds.hi4d_rerender.main:make_dataset',
     'behave': 'posepile.ds.behave.main:make_dataset',
     'rich': 'posepile.ds.rich.main:make_dataset',
     'rich_body': 'posepile.ds.rich.main:make_body_dataset',
@@ -53,9 +55,19 @@ DATASETS = {
     'intercap': 'posepile.ds.intercap.main:make_dataset',
     'hi4d': 'posepile.ds.hi4d.main:make_dataset',
     'moyo': 'posepile.ds.moyo.main:make_dataset',
+    'arctic': 'posepile.ds.arctic.main:make_dataset',
+    'dna_rendering': 'posepile.ds.dna_rendering.main:make_dataset',
     'genebody': 'posepile.ds.genebody.main:make_dataset',
     'zjumocap': 'posepile.ds.zjumocap.main:make_dataset',
     'humman': 'posepile.ds.humman.main:make_dataset',
+    'egohumans': 'posepile.ds.egohumans.main:make_dataset',
+    'egoexo4d': 'posepile.ds.egoexo4d.main:make_dataset',
+    'synbody': 'posepile.ds.synbody.main:make_dataset',
+    'freeman': 'posepile.ds.freeman.main:make_dataset',
+    'mri': 'posepile.ds.mri.main:make_dataset',
+    'bedlam': 'posepile.ds.bedlam.main:make_dataset',
+    'sloper4d': 'posepile.ds.sloper4d.main:make_dataset',
+    'egobody': 'posepile.ds.egobody.main:make_dataset',
 }
 
 

@@ -121,11 +121,23 @@ RECIPES = {
     'intercap': Recipe('intercap', 'intercap', ('Res_Individuals/*/*/*/res_1.pkl', 'archives/*.zip')),
     'hi4d': Recipe('hi4d', 'hi4d', ('*/*/meta.npz', 'archives/*')),
     'moyo': Recipe('moyo', 'moyo', ('MOYO/*/images/*/*.zip', 'archives/*/*.zip')),
+    'arctic': Recipe('arctic', 'arctic', ('raw_seqs/*/*.smplx.npy', 'archives/raw_seqs.zip')),
+    'dna_rendering': Recipe('dna_rendering', 'dna_rendering', ('dna_rendering_part*_main/*.smc',)),
     'thuman2': Recipe('thuman2', 'thuman2', ('THuman2.0_Release/*/*.obj', 'THuman2.0_Release.zip')),
+    'dfaust': Recipe('dfaust', 'dfaust', ('registrations_*.hdf5', 'registrations_*.zip')),
+    'hi4d_rerender': Recipe('hi4d_rerender', 'hi4d', ('*/*/frames/mesh-f*.obj', 'archives/*'), work=('rerender',)),
     'genebody': Recipe('genebody', 'genebody', ('GeneBody-Train40/genebody_split.npy',
                                                 'GeneBody-Train40/*/annots.npy', 'archives/*')),
     'zjumocap': Recipe('zjumocap', 'zjumocap', ('CoreView_*/annots.npy', 'archives/CoreView_*')),
     'humman': Recipe('humman', 'humman', ('recon_smpl_params.zip', 'recon_kinect_color_part_*.zip')),
+    'egohumans': Recipe('egohumans', 'egohumans', ('*/*/processed_data/poses3d/*.npy', '*/*.tar.gz')),
+    'egoexo4d': Recipe('egoexo4d', 'egoexo4d', ('annotations/ego_pose/*/body/automatic/*.json',)),
+    'synbody': Recipe('synbody', 'synbody', ('HumanNeRF-subset/smpl.zip', 'HumanNeRF-subset/img.zip')),
+    'freeman': Recipe('freeman', 'freeman', ('30FPS/train.txt', 'archives/*')),
+    'mri': Recipe('mri', 'mri', ('**/subject*_all_labels.cpl', 'archives/*')),
+    'bedlam': Recipe('bedlam', 'bedlam', ('all_npz_12_training/*_6fps.npz', 'archives/*')),
+    'sloper4d': Recipe('sloper4d', 'sloper4d', ('*/*_labels.pkl', 'archives/*')),
+    'egobody': Recipe('egobody', 'egobody', ('data_splits.csv', 'kinect_color.zip', 'egocentric_color.zip')),
 }
 
 
