@@ -14,16 +14,21 @@ from tests.markers import dot_errors
 N_FRAMES = 10
 
 
-def n_kept(poses_mm, threshold_mm=100):
+def kept_indices(poses_mm, threshold_mm=100):
     """The sampler for a buffer longer than the track: keep the first frame; then a frame with a joint that was
     missing in the last kept one, or one that moved >= threshold in some joint valid in both away from EVERY frame
     kept so far. A kept pose is remembered with its missing joints filled from the last remembered one."""
-    kept = [poses_mm[0]]
-    for pose in poses_mm[1:]:
+    kept, indices = [poses_mm[0]], [0]
+    for i, pose in enumerate(poses_mm[1:], 1):
         if np.any(~np.isnan(pose[:, 0]) & np.isnan(kept[-1][:, 0])) or \
                 min(np.nanmax(np.linalg.norm(pose - old, axis=-1)) for old in kept) >= threshold_mm:
             kept.append(np.where(np.isnan(pose), kept[-1], pose))
-    return len(kept)
+            indices.append(i)
+    return indices
+
+
+def n_kept(poses_mm, threshold_mm=100):
+    return len(kept_indices(poses_mm, threshold_mm))
 
 
 def truth_joints_mm(take, frame):
@@ -43,10 +48,10 @@ def view_truth(take, camera, frame):
     return R, centre, fake.exo_project((joints_m - centre) @ R.T), (fake.EXO_H, fake.EXO_W)
 
 
-def expected_views(truth):
+def expected_views(truth, with_kept_frames=False):
     """{(take, camera): (n kept, {frame: valid mask})} by the rules restated: train and val takes only, frames with
     one person, the GoPro's stationary window; a joint is valid when annotated, in front and on the frame; >= 6
-    valid joints; the sampler on the camera-frame joints."""
+    valid joints; the sampler on the camera-frame joints. with_kept_frames: (kept frames, {frame: valid mask})."""
     result = {}
     for take_name, take in truth.items():
         if take['split'] == 'test':
@@ -71,7 +76,8 @@ def expected_views(truth):
                     poses.append(cam)
                     masks[frame] = valid
             if poses:
-                result[(take_name, camera)] = (n_kept(poses), masks)
+                kept = [list(masks)[i] for i in kept_indices(poses)]
+                result[(take_name, camera)] = (kept if with_kept_frames else len(kept), masks)
     return result
 
 
@@ -167,6 +173,79 @@ def test_ego_crops_stay_in_front_of_the_aria_and_on_the_frame(built):
         assert np.abs(source.camera_to_image(rays[front]) - pixels[front]).max() < 1e-6
         n += 1
     assert n > 5
+
+
+def _iou(a, b):
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+class _FrameLookupDetector:
+    """A deterministic detector: the detections of a decoded frame looked up by its pixels' hash."""
+
+    def __init__(self, by_hash):
+        self.by_hash = by_hash
+
+    def detect(self, image):
+        import hashlib
+        return self.by_hash.get(hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest(),
+                                np.zeros((0, 5), np.float32))
+
+
+def test_detections_need_iou_and_six_valid_joints_inside(tmp_path, monkeypatch):
+    """With a detector: a person is kept iff the detection matched at IoU >= 0.2 holds >= 6 of its valid projected
+    joints (the original's rule), restated here. The detector (looked up by frame pixels) gives per selected frame
+    either the GT box (projected valid joints x1.05; kept) or the GT box shifted down or up by 0.6 of its height
+    (IoU 0.25: kept only when >= 6 valid joints fall in the shifted box). Run once without the joint condition (every
+    person kept) and once with it."""
+    import hashlib
+
+    from posepile.ds.egoexo4d import main as egoexo4d
+    from posepile.preproc import pipeline, video_stage
+    from posepile.preproc.video_stage import BoxRule
+    from posepile.util.video import iter_frames
+    truth = fake.write_fake_release(tmp_path / 'egoexo4d', n_frames=N_FRAMES)
+    selected = expected_views(truth, with_kept_frames=True)
+    by_hash, expected_with_rule, n_selected = {}, set(), 0
+    for (take_name, camera), (kept, masks) in selected.items():
+        name = 'aria01_214-1' if camera == 'aria01' else camera
+        frames = dict(iter_frames(tmp_path / 'egoexo4d' / 'takes' / take_name / 'frame_aligned_videos' / f'{name}.mp4',
+                                  kept))
+        for frame in kept:
+            n_selected += 1
+            pixels = view_truth(truth[take_name], camera, frame)[2][masks[frame]]
+            (x0, y0), (x1, y1) = pixels.min(0), pixels.max(0)
+            w, h = (x1 - x0) * 1.05, (y1 - y0) * 1.05
+            gt = np.array([(x0 + x1 - w) / 2, (y0 + y1 - h) / 2, w, h])
+            shift = (0, 0.6, -0.6)[frame % 3] * h
+            det = np.array([[gt[0], gt[1] + shift, gt[2], gt[3], 0.9]], np.float32)
+            by_hash[hashlib.sha1(np.ascontiguousarray(frames[frame]).tobytes()).hexdigest()] = det
+            box = det[0, :4].astype(np.float64)
+            inside = (pixels[:, 0] >= box[0]) & (pixels[:, 0] < box[0] + box[2]) & (pixels[:, 1] >= box[1]) & \
+                (pixels[:, 1] < box[1] + box[3])
+            if _iou(gt, box) >= 0.2 and inside.sum() >= 6:
+                expected_with_rule.add((take_name, camera, frame))
+    monkeypatch.setitem(video_stage._DETECTORS, 'lookup', _FrameLookupDetector(by_hash))
+
+    def crops():
+        result = {}
+        for subdir in egoexo4d.SUBDIRS.values():
+            for key, example in pipeline.recipe_crop_results('egoexo4d', tmp_path, subdir):
+                _, _, take_name, camera, frame = key.split('/')
+                result[(take_name, camera, int(frame))] = example
+        return result
+
+    with monkeypatch.context() as m:
+        m.setattr(egoexo4d, 'box_rule', lambda spec: BoxRule('hungarian', min_iou=0.2, fallback_to_gt=False))
+        egoexo4d.video_stage(detector_spec='lookup', n_workers=1, data_root=tmp_path)
+    without_rule = crops()
+    egoexo4d.video_stage(detector_spec='lookup', n_workers=1, data_root=tmp_path)
+    with_rule = crops()
+    assert len(without_rule) == n_selected  # every shifted box still overlaps at IoU 0.25
+    assert set(with_rule) == expected_with_rule
+    assert 0 < len(with_rule) < n_selected - 3, (len(with_rule), n_selected)
 
 
 def test_truncated_body_annotation_is_one_line_and_repairs(tmp_path):

@@ -74,7 +74,9 @@ def test_frame_mapping_drops_the_t_pose_frames():
 
 
 def test_ply_reader_and_malformed_files(tmp_path):
-    from posepile.ds.moyo.main import MOYOFormatError, load_fits, read_ply_vertices
+    from posepile.bodymodels.fitting import read_ply_vertices
+    from posepile.bodymodels.loading import BodyModelFormatError
+    from posepile.ds.moyo.main import MOYOFormatError, load_fits
     vertices = np.arange(12, dtype=np.float64).reshape(4, 3) / 7
     fake.write_ply(tmp_path / 'm.ply', vertices, [[0, 1, 2], [1, 2, 3]])
     np.testing.assert_allclose(read_ply_vertices(tmp_path / 'm.ply'), vertices, atol=1e-6)
@@ -82,7 +84,7 @@ def test_ply_reader_and_malformed_files(tmp_path):
                                     'property float z\nend_header\n1 2 3\n4 5 6\n')
     np.testing.assert_allclose(read_ply_vertices(tmp_path / 'a.ply'), [[1, 2, 3], [4, 5, 6]])
     (tmp_path / 't.ply').write_bytes((tmp_path / 'm.ply').read_bytes()[:-40])
-    with pytest.raises(MOYOFormatError, match='t.ply: truncated'):
+    with pytest.raises(BodyModelFormatError, match='t.ply: truncated'):
         read_ply_vertices(tmp_path / 't.ply')
     path = tmp_path / 'x_stageii.pkl'
     path.write_bytes(pickle.dumps({'fullpose': np.zeros((4, 156)), 'trans': np.zeros((4, 3))}))

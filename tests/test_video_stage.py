@@ -134,6 +134,56 @@ def test_box_rules_with_detections(videos, monkeypatch):
     np.testing.assert_allclose(result['detections'][0], detections)
 
 
+def _joints_inside(box, pixels):
+    return int(np.sum((pixels[:, 0] >= box[0]) & (pixels[:, 0] < box[0] + box[2]) & (pixels[:, 1] >= box[1]) &
+                      (pixels[:, 1] < box[1] + box[3])))
+
+
+def _iou(a, b):
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def test_hungarian_with_joints_inside_the_detection(videos, monkeypatch):
+    """min_joints_inside: the Hungarian match (IoU >= 0.2) must also hold that many of the person's projected joints,
+    else the person is dropped. One fixed detection (the upper 55 % of frame 0's GT box) for frames 0, 6, 12, 18:
+    the person drifts right, so the frames differ in IoU and joints inside; the outcome is restated here."""
+    frames = [0, 2, 6, 12, 18]
+    task = _task('a', videos / 'a.mp4', frames)
+    x, y, w, h = np.asarray(task.frames[0][0].example.bbox, np.float64)
+    detection = np.array([x, y, w, 0.55 * h], np.float32)
+    monkeypatch.setitem(video_stage._DETECTORS, 'one', _ListDetector([[*detection, 0.9]]))
+    expected = {}
+    for min_inside in (None, 4):
+        kept = set()
+        for f in frames:
+            inside = _joints_inside(detection, CAMERA.world_to_image(_joints(f)))
+            if _iou(task.frames[f][0].example.bbox, detection) >= 0.2 and (min_inside is None or inside >= min_inside):
+                kept.add(f'a/{f:06d}')
+        expected[min_inside] = kept
+    assert expected[4] and expected[4] < expected[None]  # the joint condition changes the outcome
+    for min_inside in (None, 4):
+        out = videos / f'min_inside_{min_inside}'
+        run_video_stage([task], out, data_root=videos, n_workers=1, detector_spec='one',
+                        box_rule=BoxRule('hungarian', min_iou=0.2, fallback_to_gt=False, min_joints_inside=min_inside))
+        assert {k for k, _ in load_crop_results(out)} == expected[min_inside]
+    # explicit joints2d replace the projected world joints: all NaN = none inside, so nobody is kept
+    for people in task.frames.values():
+        people[0].joints2d = np.full((6, 2), np.nan)
+    run_video_stage([task], videos / 'nan_joints', data_root=videos, n_workers=1, detector_spec='one',
+                    box_rule=BoxRule('hungarian', min_iou=0.2, fallback_to_gt=False, min_joints_inside=1))
+    assert load_crop_results(videos / 'nan_joints') == []
+
+
+def test_box_rule_options():
+    with pytest.raises(ValueError, match='hungarian'):
+        BoxRule('best_iou', min_joints_inside=6)
+    assert 'min_joints_inside' not in BoxRule('hungarian').as_options()  # earlier results keep their fingerprint
+    assert BoxRule(**BoxRule('hungarian', min_joints_inside=6).as_options()).min_joints_inside == 6
+
+
 def test_choose_boxes_rules():
     people = [PersonTask('p0', Pose3DExample('x', np.zeros((1, 3)), [10, 10, 50, 100], CAMERA), 'c0'),
               PersonTask('p1', Pose3DExample('x', np.zeros((1, 3)), [100, 10, 50, 100], CAMERA), 'c1')]

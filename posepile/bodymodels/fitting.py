@@ -13,6 +13,8 @@ scanned detail keeps a residual of millimetres to centimetres.
     betas, info = betas_of_template(model, vertices_m, n_betas=16)
     info['rms_m'], info['max_m'], info['offset_m']
 """
+from pathlib import Path
+
 import numpy as np
 
 from posepile.bodymodels.loading import BodyModelFormatError
@@ -81,3 +83,58 @@ def read_obj_vertices(path):
     if not rows or any(len(r) != 3 for r in rows):
         raise BodyModelFormatError(f'{path}: no 3D vertices ("v x y z" lines) in the OBJ')
     return np.asarray(rows, np.float64)
+
+
+def read_ply_vertices(path):
+    """(n, 3) float64 vertex positions (the first three properties x, y, z of the `vertex` element) of an ASCII
+    or binary little/big-endian PLY file, in file order (rest meshes such as MOYO's v_template; faces and other
+    elements after the vertices are ignored). A one-line BodyModelFormatError naming the file when it is not a
+    PLY, truncated or has unsupported vertex properties."""
+    types = {'char': 'i1', 'int8': 'i1', 'uchar': 'u1', 'uint8': 'u1', 'short': 'i2', 'int16': 'i2',
+             'ushort': 'u2', 'uint16': 'u2', 'int': 'i4', 'int32': 'i4', 'uint': 'u4', 'uint32': 'u4',
+             'float': 'f4', 'float32': 'f4', 'double': 'f8', 'float64': 'f8'}
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise BodyModelFormatError(f'{path}: cannot read the mesh ({e.strerror or e})') from None
+    end = data.find(b'end_header')
+    if not data.startswith(b'ply') or end < 0:
+        raise BodyModelFormatError(f'{path}: not a PLY file (no "ply" magic or end_header)')
+    header = data[:end].decode('ascii', 'replace').splitlines()
+    body = data[data.index(b'\n', end) + 1:]
+    fmt, n_vertices, properties, in_vertex, before = None, None, [], False, True
+    for line in header:
+        parts = line.split()
+        if parts[:1] == ['format']:
+            fmt = parts[1]
+        elif parts[:1] == ['element']:
+            in_vertex = parts[1] == 'vertex'
+            if in_vertex:
+                n_vertices = int(parts[2])
+            elif n_vertices is None:
+                before = False
+        elif parts[:1] == ['property'] and in_vertex:
+            if parts[1] == 'list' or parts[1] not in types:
+                raise BodyModelFormatError(f'{path}: unsupported vertex property {line.strip()!r}')
+            properties.append((parts[2], types[parts[1]]))
+    names = [name for name, _ in properties]
+    if fmt is None or not n_vertices or names[:3] != ['x', 'y', 'z'] or not before:
+        raise BodyModelFormatError(f'{path}: expected a leading vertex element with x, y, z properties')
+    if fmt == 'ascii':
+        rows = body.decode('ascii', 'replace').split('\n')[:n_vertices]
+        try:
+            vertices = np.array([[float(v) for v in row.split()[:3]] for row in rows], np.float64)
+        except ValueError:
+            raise BodyModelFormatError(f'{path}: bad ASCII vertex values') from None
+    elif fmt in ('binary_little_endian', 'binary_big_endian'):
+        order = '<' if fmt == 'binary_little_endian' else '>'
+        dtype = np.dtype([(name, order + code) for name, code in properties])
+        if len(body) < dtype.itemsize * n_vertices:
+            raise BodyModelFormatError(f'{path}: truncated ({len(body)} bytes for {n_vertices} vertices)')
+        records = np.frombuffer(body, dtype, count=n_vertices)
+        vertices = np.stack([records['x'], records['y'], records['z']], axis=1).astype(np.float64)
+    else:
+        raise BodyModelFormatError(f'{path}: unknown PLY format {fmt!r}')
+    if vertices.shape != (n_vertices, 3) or not np.all(np.isfinite(vertices)):
+        raise BodyModelFormatError(f'{path}: {len(vertices)} finite vertices of {n_vertices} declared')
+    return vertices

@@ -9,12 +9,18 @@ from scipy.optimize import linear_sum_assignment
 from posepile.util import boxes as boxlib
 
 
-def associate_boxes(gt_boxes, det_boxes, min_iou=0.1, max_area_ratio=None, min_score=None):
+def associate_boxes(gt_boxes, det_boxes, min_iou=0.1, max_area_ratio=None, min_score=None, joints2d=None,
+                    min_joints_inside=None):
     """Optimal one-to-one assignment of detections to GT people (Hungarian, maximising the summed IoU).
 
     gt_boxes (G, 4), det_boxes (D, 4|5) [x, y, w, h(, score)]. Pairs with IoU < min_iou (or a detection
     at least `max_area_ratio` times larger than the GT box, or scoring at most `min_score`) are not allowed
     (the original's "IoU > 0.1, det area < 2x GT, conf > 0.1" filters).
+    With `min_joints_inside`, a match is then kept only if at least that many of the person's projected joints
+    (`joints2d`: per GT person (J, 2) px, NaN = not counted) lie inside the matched detection box, else the
+    person is unmatched (the original's ego-dataset rule "Hungarian IoU >= 0.2 and >= 6 projected joints in the
+    detection": EgoBody, EgoHumans, Ego-Exo4D). The check follows the assignment, as the original's does; the
+    rejected detection is not offered to anyone else.
     Returns (G,) int64: index of the matched detection, or -1.
     """
     gt_boxes = np.asarray(gt_boxes, np.float64).reshape(-1, 4)
@@ -38,7 +44,18 @@ def associate_boxes(gt_boxes, det_boxes, min_iou=0.1, max_area_ratio=None, min_s
     rows, cols = linear_sum_assignment(cost)
     good = allowed[rows, cols]
     result[rows[good]] = cols[good]
+    if min_joints_inside is not None:
+        if joints2d is None or len(joints2d) != len(gt_boxes):
+            raise ValueError('min_joints_inside needs the projected joints (J, 2) of every GT person')
+        for row in np.flatnonzero(result >= 0):
+            if n_joints_inside(det_boxes[result[row], :4], joints2d[row]) < min_joints_inside:
+                result[row] = -1
     return result
+
+
+def n_joints_inside(box, joints2d):
+    """How many of the points (J, 2) px lie inside box [x, y, w, h] (NaN points never do)."""
+    return int(np.count_nonzero(boxlib.contains(box, np.asarray(joints2d, np.float64).reshape(-1, 2))))
 
 
 def box_union_rule_3dhp(joint_box, det_boxes, min_hull_iou=0.5, fallback='joint_box'):

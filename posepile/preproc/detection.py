@@ -500,15 +500,16 @@ def run_detection_stage(image_root, relpaths, out_path, detector_spec='hog', sha
                         checkpoint_every=500):
     """Detect people in this shard's images; write pickle {relpath: float32 (N, 5) [x, y, w, h, score]}.
 
-    relpaths are relative to `image_root` (and are the keys). `shard` 'i/n' (0-based) takes every n-th of
-    the sorted relpaths and writes `shard_output_path(out_path, i, n)`; None uses the Slurm array task if
+    relpaths are relative to `image_root` (and are the keys); a member path '<container>::<member>' reads the
+    image from inside a zip or HDF5 container (posepile.util.image_sources). `shard` 'i/n' (0-based) takes
+    every n-th of the sorted relpaths and writes `shard_output_path(out_path, i, n)`; None uses the Slurm array task if
     any, else everything. Skipped when that file (or the merged `out_path`) exists. Progress is
     checkpointed atomically every `checkpoint_every` images to `<shard file>.partial`, so a killed run
     resumes where it stopped. Returns the path written.
     """
     from tqdm import tqdm
 
-    from posepile.util import improc
+    from posepile.util import image_sources, improc
     from posepile.util.parallel import parse_shard, shard_items
     index, count = parse_shard(shard)
     out_path = Path(out_path)
@@ -524,7 +525,10 @@ def run_detection_stage(image_root, relpaths, out_path, detector_spec='hog', sha
     todo = [p for p in shard_items(sorted(set(map(str, relpaths))), index, count) if p not in results]
     detector = make_detector(detector_spec) if todo else None
     for i, relpath in enumerate(tqdm(todo, desc=f'detect {index + 1}/{count}', mininterval=2, disable=None)):
-        image = improc.imread_rgb(Path(image_root) / relpath, strict=True)
+        if image_sources.is_member_path(relpath):  # '<zip or HDF5>::<member>', the container under image_root
+            image = image_sources.decode_image(image_sources.read_image_bytes(relpath, image_root), relpath)
+        else:
+            image = improc.imread_rgb(Path(image_root) / relpath, strict=True)
         results[relpath] = detector.detect(image)
         if (i + 1) % checkpoint_every == 0:
             fileio.save_pickle(results, partial_path)

@@ -183,6 +183,28 @@ def configured_detector(detector_spec=None):
     return detector_spec or os.environ.get('POSEPILE_DETECTOR') or None
 
 
+def boxes_from_detections(people, detections, box_rule):
+    """The detection association of the image-crop recipes, by the video stage's BoxRule (one rule for both).
+
+    people: per person (image key, GT box [x, y, w, h] px, projected joints (J, 2) px or None; NaN = not
+    counted; needed with box_rule.min_joints_inside); detections: {image key: (N, 5)} as the detection stage
+    writes (an image without an entry has no detection). The people of one image are matched together.
+    Returns the chosen boxes (float32 (4,), or None = the person is dropped) in the order of `people`.
+    """
+    from posepile.preproc.video_stage import choose_frame_boxes
+    by_image = {}
+    for index, (image, _, _) in enumerate(people):
+        by_image.setdefault(image, []).append(index)
+    result = [None] * len(people)
+    for image, indices in by_image.items():
+        joints2d = [people[i][2] for i in indices] if box_rule.min_joints_inside is not None else None
+        chosen = choose_frame_boxes([people[i][1] for i in indices], detections.get(image, np.zeros((0, 5))),
+                                    box_rule, joints2d)
+        for i, box in zip(indices, chosen):
+            result[i] = box
+    return result
+
+
 def dataset_video_stage(name, tasks, shard=None, n_workers=None, data_root=None, subdir='crops', **options):
     """The one-pass video stage of dataset `name` (posepile.preproc.video_stage.run_video_stage; results in
     posepile_work/<subdir>, paths relative to DATA_ROOT). `options` go to run_video_stage."""
@@ -233,6 +255,46 @@ def examples_by_split(name, data_root=None, subdir='crops', split_of_key=None):
     for key, example in recipe_crop_results(name, data_root, subdir):
         result[split_of_key(key) if split_of_key else int(key.split('/')[0])].append(example)
     return result
+
+
+def segment_crops(name, segmenter_spec=None, n_workers=None, data_root=None):
+    """The segment stage of the parametric-only crop recipes (InterCap, MOYO, ARCTIC): a person mask for every
+    crop of recipe `name` (posepile_work/crops), box-initialised since the examples have no joints, saved as
+    posepile_work/masks.json {crop key: COCO RLE}. `segmenter_spec`: a posepile.preproc.segmentation spec, default
+    $POSEPILE_SEGMENTER or 'grabcut'. Redone when the crop results or the segmenter change."""
+    import os
+
+    from posepile.preproc.segmentation import segment_examples_parallel
+    segmenter_spec = segmenter_spec or os.environ.get('POSEPILE_SEGMENTER') or 'grabcut'
+    work = work_dir(name, data_root)
+    inputs, options, out_path = sorted((work / 'crops').glob('*.pkl')), {'segmenter': segmenter_spec}, \
+        work / 'masks.json'
+    if load_stage_json(out_path, inputs, options) is not None:
+        logger.info('%s is up to date', out_path)
+        return
+    results = recipe_crop_results(name, data_root)
+    rles = segment_examples_parallel([example for _, example in results], segmenter_spec, None,
+                                     data_root=raw_root(name, data_root).parent, n_workers=n_workers)
+    save_stage_json({key: rle for (key, _), rle in zip(results, rles)}, out_path, inputs, options)
+    logger.info('%d crops segmented with %s', len(rles), segmenter_spec)
+
+
+def examples_with_masks(name, data_root=None):
+    """{split: [examples]} of recipe `name`'s crops with the masks of its segment stage (segment_crops) attached;
+    the split is the crop key's first component. A clear error when the segment stage has not run or missed a
+    crop."""
+    from posepile.util import fileio
+    path = work_dir(name, data_root) / 'masks.json'
+    if not path.exists():
+        raise FileNotFoundError(f'{path} not found: run the segment stage of posepile/ds/{name}/main.sh first')
+    person_masks = fileio.load_json(path)['value']
+    by_split = {0: [], 1: [], 2: []}
+    for key, example in recipe_crop_results(name, data_root):
+        if key not in person_masks:
+            raise FileNotFoundError(f'{path} has no mask for {key}: rerun the segment stage')
+        example.mask = person_masks[key]
+        by_split[int(key.split('/')[0])].append(example)
+    return by_split
 
 
 def run_stages(argv, prog, description, stages):

@@ -41,11 +41,14 @@ RESULT_VERSION = 1
 class PersonTask:
     """One person in one frame. `example` is in full-frame coordinates (its bbox the ground-truth box, px);
     `others_world` optionally lists the other people's world joints (mm) of that frame, which segmentation
-    keeps out of this person's mask."""
+    keeps out of this person's mask. `joints2d` (J, 2) px, NaN = not counted: the projected joints a box rule
+    with `min_joints_inside` counts in the detection; default: the example's world joints projected by its
+    camera where they are inside the calibrated field and on the frame."""
     key: str
     example: object
     crop_relpath: str
     others_world: list = None
+    joints2d: object = None
 
 
 @dataclasses.dataclass
@@ -65,15 +68,31 @@ class BoxRule:
     """How a person's box is chosen from the ground-truth box and the frame's detections.
 
     kind: 'gt' (no detection needed), 'hungarian' (one-to-one assignment over the frame's people, IoU >=
-    min_iou; optional max_area_ratio / min_score filters), 'best_iou' / 'best_iou_hull' (per person, the
-    detection of highest IoU >= min_iou, or its hull with the GT box), '3dhp' (MPI-INF-3DHP's union rule).
+    min_iou; optional max_area_ratio / min_score filters, and min_joints_inside: the match also needs that
+    many of the person's projected joints inside the detection box, the original's ego-dataset rule),
+    'best_iou' / 'best_iou_hull' (per person, the detection of highest IoU >= min_iou, or its hull with the GT
+    box), '3dhp' (MPI-INF-3DHP's union rule).
     Without a qualifying detection the GT box is used, or the person is dropped if not fallback_to_gt.
+    The same rule serves the image-crop recipes: choose_frame_boxes.
     """
     kind: str = 'gt'
     min_iou: float = 0.5
     fallback_to_gt: bool = True
     max_area_ratio: float = None
     min_score: float = None
+    min_joints_inside: int = None
+
+    def __post_init__(self):
+        if self.min_joints_inside is not None and self.kind != 'hungarian':
+            raise ValueError(f"min_joints_inside is a rule of the 'hungarian' kind, not of {self.kind!r}")
+
+    def as_options(self):
+        """The rule as a dict for the stage options (and fingerprints): an unset min_joints_inside is left out,
+        so that results made before the option existed stay valid."""
+        options = dataclasses.asdict(self)
+        if options['min_joints_inside'] is None:
+            del options['min_joints_inside']
+        return options
 
     def needs_detections(self):
         return self.kind != 'gt'
@@ -89,8 +108,8 @@ def _task_digest(task, options):
     """Hash of everything a video's outputs depend on besides the video file itself: the task's
     annotations (examples without their pixels, crop paths) and the stage options."""
     from posepile.util.fingerprint import digest
-    people = [(frame, p.key, p.crop_relpath, p.others_world, p.example) for frame in sorted(task.frames)
-              for p in task.frames[frame]]
+    people = [(frame, p.key, p.crop_relpath, p.others_world, p.example) + (() if p.joints2d is None else (p.joints2d,))
+              for frame in sorted(task.frames) for p in task.frames[frame]]
     return digest(task.key, task.horizontal_flip, task.frame_relpath_pattern, options, people)
 
 
@@ -118,16 +137,41 @@ def _detector(spec):
     return _DETECTORS[spec]
 
 
-def choose_boxes(people, detections, rule):
-    """Boxes (float32 (4,) or None = drop) for the people of one frame given its detections (N, 5)."""
+def projected_joints(example, imshape=None):
+    """(J, 2) px of an example's world joints where they are inside its camera's calibrated field (and, with
+    imshape (H, W), on the frame); NaN elsewhere. Empty without world joints or camera."""
+    if example.world_coords is None or example.camera is None:
+        return np.zeros((0, 2))
+    camera = example.camera
+    points = camera.world_to_camera(np.asarray(example.world_coords, np.float64))
+    inside = camera.is_in_field(points, imshape=imshape)
+    with np.errstate(invalid='ignore'):
+        pixels = camera.camera_to_image(np.where(inside[:, np.newaxis], points, [0.0, 0.0, 1.0]))
+    return np.where(inside[:, np.newaxis], pixels, np.nan)
+
+
+def choose_boxes(people, detections, rule, imshape=None):
+    """Boxes (float32 (4,) or None = drop) for the people (PersonTask) of one frame of shape imshape given its
+    detections (N, 5)."""
+    gt_boxes = [p.example.bbox for p in people]
+    joints2d = None
+    if rule.min_joints_inside is not None:
+        joints2d = [projected_joints(p.example, imshape) if p.joints2d is None else p.joints2d for p in people]
+    return choose_frame_boxes(gt_boxes, detections, rule, joints2d)
+
+
+def choose_frame_boxes(gt_boxes, detections, rule, joints2d=None):
+    """Boxes (float32 (4,) or None = drop) for the people of one image by a BoxRule: gt_boxes per person
+    [x, y, w, h] px, detections (N, 5) of the image, joints2d per person (J, 2) px (NaN = not counted; needed
+    for rule.min_joints_inside). For video and image-crop stages alike."""
     from posepile.preproc.association import associate_boxes, choose_box
-    gt_boxes = np.array([np.asarray(p.example.bbox, np.float64)[:4] for p in people]).reshape(-1, 4)
+    gt_boxes = np.array([np.asarray(box, np.float64)[:4] for box in gt_boxes]).reshape(-1, 4)
     if not rule.needs_detections():
         return [box.astype(np.float32) for box in gt_boxes]
     detections = np.asarray(detections, np.float32).reshape(-1, 5)
     if rule.kind == 'hungarian':
         matches = associate_boxes(gt_boxes, detections, min_iou=rule.min_iou, max_area_ratio=rule.max_area_ratio,
-                                  min_score=rule.min_score)
+                                  min_score=rule.min_score, joints2d=joints2d, min_joints_inside=rule.min_joints_inside)
         return [detections[m, :4].copy() if m >= 0 else (gt.astype(np.float32) if rule.fallback_to_gt else None)
                 for gt, m in zip(gt_boxes, matches)]
     return [choose_box(gt, detections, rule=rule.kind, min_iou=rule.min_iou, fallback_to_gt=rule.fallback_to_gt)
@@ -179,7 +223,7 @@ def _process_video(task, out_dir, data_root, options):
             detections = detector.detect(frame) if detector is not None else np.zeros((0, 5), np.float32)
             if detector is not None:
                 detections_per_frame[frame_index] = detections
-            for person, box in zip(people, choose_boxes(people, detections, rule)):
+            for person, box in zip(people, choose_boxes(people, detections, rule, frame.shape[:2])):
                 stats['people'] += 1
                 if box is None:
                     stats['dropped_no_detection'] += 1
@@ -254,7 +298,7 @@ def run_video_stage(tasks, out_dir, *, data_root=None, shard=None, n_workers=Non
     _write_manifest(out_dir, sorted(keys))
     index, count = parse_shard(shard)
     my_tasks = shard_items(sorted(tasks, key=lambda t: t.key), index, count)
-    options = {'box_rule': dataclasses.asdict(box_rule), 'detector': detector_spec if box_rule.needs_detections()
+    options = {'box_rule': box_rule.as_options(), 'detector': detector_spec if box_rule.needs_detections()
                else None, 'segmenter': segmenter_spec, 'joint_edges': joint_edges, 'keep_frames': keep_frames,
                'skip_broken': skip_broken, 'crop': crop_options}
     worker = functools.partial(_process_video, out_dir=out_dir, data_root=str(data_root), options=options)

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 
-from posepile.ds.intercap.main import examples_with_masks, segment_crops
 from posepile.preproc import pipeline
 from posepile.util.errors import InputError
 
@@ -247,14 +246,14 @@ crop_stage.cli_options = [pipeline.SKIP_BROKEN_OPTION]
                                                   'grabcut')))
 def segment_stage(segmenter_spec=None, n_workers=None, data_root=None):
     """A person mask for every crop (the original's stage 2), to posepile_work/masks.json."""
-    segment_crops(NAME, segmenter_spec, n_workers, data_root)
+    pipeline.segment_crops(NAME, segmenter_spec, n_workers, data_root)
 
 
 def make_dataset(data_root=None):
     """ARCTIC: parametric-only SMPL-X examples in the world frame, train and val of protocol p1, masks."""
     from posepile.datasets3d import TRAIN, VALID, Pose3DDataset
     from posepile.joint_info import JointInfo
-    by_split = examples_with_masks(NAME, data_root)
+    by_split = pipeline.examples_with_masks(NAME, data_root)
     return Pose3DDataset(JointInfo([], []), train_examples=by_split[TRAIN], valid_examples=by_split[VALID])
 
 

@@ -33,8 +33,11 @@ person 0's) are moved exactly from the master frame into the world frame (posepi
 
 Rules (nlf-era-facts §1.2, original-posepile-facts 'egobody'): per camera and person the sampler (100 mm, buffer
 200) on the camera-frame joints; a person is used in a view when all joints are in front of the camera and at
-least 6 project into the image; the box is the projected joints' box x1.05 (no detector association: see the
-module's report); train / validation / test from data_splits.csv. Parameters are stored in the world frame
+least 6 project into the image; the box is the projected joints' box x1.05, or with a detector ($POSEPILE_DETECTOR,
+the detect stage) the people of an image are matched to its detections by the Hungarian method (IoU >= 0.2) and a
+match needs >= 6 of the person's projected joints inside the detection box, whose box is then used (else the
+person is dropped; the shared rule of posepile.preproc.video_stage.BoxRule, as EgoHumans and Ego-Exo4D); train /
+validation / test from data_splits.csv. Parameters are stored in the world frame
 (posepile/bodymodels/transform.py); parametric only (JointInfo([], [])).
 """
 import csv
@@ -54,6 +57,9 @@ SELECTION_THRESHOLD_MM = 100
 SELECTION_BUFFER = 200
 BOX_EXPANSION = 1.05
 MIN_JOINTS_IN_IMAGE = 6
+MIN_DETECTION_IOU = 0.2
+MIN_JOINTS_IN_DETECTION = 6
+DETECTIONS_FILE = 'person_detections.pkl'
 KINECT_VIEWS = {'master': None, 'sub_1': 11, 'sub_2': 13, 'sub_3': 14, 'sub_4': 15}
 SPLIT_COLUMNS = {'train': 0, 'val': 1, 'test': 2}
 KINECT_ZIP = 'kinect_color.zip'
@@ -316,8 +322,18 @@ def crop_relpath(rec, view, frame, body):
     return f'{NAME}_downscaled/{rec}/{view}/{frame:05d}_{body}.jpg'
 
 
-def make_crop_tasks(data_root=None):
-    """(key '<split>/<rec>/<view>/<frame>/<body>', example, crop relpath) per person, view and selected frame."""
+def detection_rule():
+    """Hungarian on IoU >= 0.2, and the detection must hold >= 6 of the person's projected joints, else the person is
+    dropped (the shared rule: posepile.preproc.video_stage.BoxRule)."""
+    from posepile.preproc.video_stage import BoxRule
+    return BoxRule('hungarian', min_iou=MIN_DETECTION_IOU, fallback_to_gt=False,
+                   min_joints_inside=MIN_JOINTS_IN_DETECTION)
+
+
+def make_crop_tasks(data_root=None, detections=None):
+    """(key '<split>/<rec>/<view>/<frame>/<body>', example, crop relpath) per person, view and selected frame. With
+    `detections` ({image member path: (N, 5)}, the detect stage's file) the box is the matched detection's
+    (detection_rule) and unmatched people are left out."""
     from posepile import bodymodels
     from posepile.bodymodels import hands
     from posepile.bodymodels.rigid import apply_rigid
@@ -333,7 +349,7 @@ def make_crop_tasks(data_root=None):
     kinect_rel, ego_rel = (Path(NAME) / KINECT_ZIP).as_posix(), (Path(NAME) / EGO_ZIP).as_posix()
     intrinsics = {}
     models = {}
-    tasks = []
+    tasks, joints2d = [], []
     counts = {'recordings': 0, 'fits': 0, 'not in view': 0, 'selected': 0}
     for rec in sorted(set(splits) & set(info)):
         split = splits[rec]
@@ -400,17 +416,26 @@ def make_crop_tasks(data_root=None):
                     if box is None:
                         counts['not in view'] += 1
                         continue
-                    candidates.append((frame, camera, params, box, camera.world_to_camera(joints)))
+                    candidates.append((frame, camera, params, box, camera.world_to_camera(joints), joints))
                 if not candidates:
                     continue
                 for k in selected(np.stack([c[4] for c in candidates])):
-                    frame, camera, params, box, _ = candidates[k]
+                    frame, camera, params, box, _, joints = candidates[k]
                     image = image_sources.member_path(container_rel, images[frame])
                     example = Pose3DExample(image, None, box, camera, scene_name=rec, activity_name=meta['scene'],
                                             parameters=params)
                     tasks.append((f'{split}/{rec}/{view}/{frame:05d}/{body}', example,
                                   crop_relpath(rec, view, frame, body)))
+                    joints2d.append(camera.world_to_image(joints) if detections is not None else None)
                     counts['selected'] += 1
+    if detections is not None:
+        boxes = pipeline.boxes_from_detections([(ex.image_path, ex.bbox, j) for (_, ex, _), j in zip(tasks, joints2d)],
+                                               detections, detection_rule())
+        for (_, example, _), box in zip(tasks, boxes):
+            if box is not None:
+                example.bbox = box
+        counts['matched to a detection'] = sum(box is not None for box in boxes)
+        tasks = [task for task, box in zip(tasks, boxes) if box is not None]
     logger.info('%d crop tasks; %s', len(tasks), ', '.join(f'{k} {v}' for k, v in counts.items()))
     if not tasks:
         raise FileNotFoundError(f'no usable EgoBody frames under {root}: are the zips, fits and CSVs in place '
@@ -418,9 +443,30 @@ def make_crop_tasks(data_root=None):
     return tasks
 
 
+def detections_path(data_root=None):
+    return work_dir(data_root) / DETECTIONS_FILE
+
+
+@pipeline.cli_options(pipeline.DETECTOR_OPTION)
+def detect_stage(detector_spec=None, shard=None, data_root=None):
+    """Person detections in the images of the selected people, read in place from the zips (only with a detector;
+    'gt' needs none: the boxes are the projected joints')."""
+    from posepile.preproc.detection import run_detection_stage
+    detector_spec = pipeline.configured_detector(detector_spec)
+    if not detector_spec or detector_spec.split(':')[0] == 'gt':
+        logger.info('no image detector: the boxes are the projected joints x%.2f', BOX_EXPANSION)
+        return
+    relpaths = sorted({example.image_path for _, example, _ in make_crop_tasks(data_root)})
+    run_detection_stage(raw_root(data_root).parent, relpaths, detections_path(data_root), detector_spec, shard)
+
+
 def crop_stage(shard=None, n_workers=None, data_root=None, skip_broken=None):
-    """Crops of the selected person x view x frame, read in place from the release zips."""
-    pipeline.dataset_crop_stage(NAME, make_crop_tasks(data_root), shard, n_workers, data_root,
+    """Crops of the selected person x view x frame, read in place from the release zips (with the detect stage's
+    file: the matched detection boxes, unmatched people left out)."""
+    from posepile.util import fileio
+    path = detections_path(data_root)
+    detections = fileio.load_pickle(path) if path.exists() else None
+    pipeline.dataset_crop_stage(NAME, make_crop_tasks(data_root, detections), shard, n_workers, data_root,
                                 skip_broken=skip_broken, extreme_perspective=True)
 
 
@@ -442,7 +488,7 @@ def assemble(data_root=None):
 
 def main(argv=None):
     pipeline.run_stages(argv, 'python -m posepile.ds.egobody.main', 'EgoBody stages', {
-        'crop': crop_stage, 'assemble': assemble})
+        'detect': detect_stage, 'crop': crop_stage, 'assemble': assemble})
 
 
 if __name__ == '__main__':

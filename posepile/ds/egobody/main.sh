@@ -18,15 +18,22 @@ py() { python -m posepile.ds.egobody.main "$@"; }
 # 1. Extract the calibration, camera-parameter and fit archives safely, once (the image zips stay zipped)
 extract_archives "$root/archives" "$root" '*.zip' '*.tar.gz' '*.tgz' '*.tar'
 
-# 2. Crops read in place from kinect_color.zip / egocentric_color.zip: the Kinect chain (sub -> master -> scene) and
+# 2. Optional person detections in the images of the selected people ($POSEPILE_DETECTOR; the original used
+#    YOLOv4, darknet:CFG,WEIGHTS), read in place from the zips. Without one the box is the projected joints x1.05.
+if [[ -n "${POSEPILE_DETECTOR:-}" ]]; then
+  py detect --detector "$POSEPILE_DETECTOR"
+fi
+
+# 3. Crops read in place from kinect_color.zip / egocentric_color.zip: the Kinect chain (sub -> master -> scene) and
 #    the per-frame HoloLens PV poses give each view's camera; both people's SMPL-X are moved from the master Kinect
 #    frame into the scene frame; per person and view the frames with all joints in front and >= 6 in the image,
-#    then the sampler (100 mm, buffer 200, camera frame); box = projected joints x1.05.
+#    then the sampler (100 mm, buffer 200, camera frame); box = projected joints x1.05, or with detections the
+#    Hungarian-matched one (IoU >= 0.2) holding >= 6 of the projected joints (unmatched people dropped).
 #    SKIP_BROKEN=1 builds the rest when an image is broken (listed).
 options=()
 if [[ "${SKIP_BROKEN:-0}" == 1 ]]; then options+=(--skip-broken); fi
 py crop ${options[@]+"${options[@]}"}
 
-# 3. The dataset for get_dataset('egobody') (parametric: SMPL-X in the scene frame; train / val / test of
+# 4. The dataset for get_dataset('egobody') (parametric: SMPL-X in the scene frame; train / val / test of
 #    data_splits.csv)
 py assemble

@@ -39,7 +39,8 @@ annotated people skipped; joints m -> mm; 61 joints = 17 COCO + neck + pelvis (s
 one side is missing) + 2 x 21 hand joints; per view a joint is valid when in front of the camera, inside the lens'
 valid field and on the frame; >= 6 valid joints; the sampler (100 mm, buffer 200) per take and view on the
 camera-frame joints; box = the valid projected joints' box x1.05, or with a detector ($POSEPILE_DETECTOR) the
-Hungarian-matched detection at IoU >= 0.2 (unmatched people dropped). Ego views: invalid joints are NaN and the
+Hungarian-matched detection at IoU >= 0.2 that holds >= 6 of the valid projected joints (else the person is
+dropped; the shared rule of posepile.preproc.video_stage.BoxRule). Ego views: invalid joints are NaN and the
 crops stay inside the in-front (90 deg) field. No drawing ever touches the frames (the original burned its debug
 box and joint circles into the training crops).
 """
@@ -75,6 +76,7 @@ SELECTION_THRESHOLD_MM = 100
 SELECTION_BUFFER = 200
 GT_BOX_EXPANSION = 1.05
 MIN_DETECTION_IOU = 0.2
+MIN_JOINTS_IN_DETECTION = 6
 ARIA_RGB_CALIBRATION_WIDTH = 2880  # the online calibration's camera-rgb is for the full-resolution sensor
 ARIA_RGB_VIDEO_WIDTH = 1408  # the released Aria RGB videos (used when a video cannot be probed)
 EGO_MAX_ANGLE_DEG = 90.0  # ego joints and crops: in front of the camera
@@ -306,6 +308,13 @@ def valid_joints(camera, joints_mm, imshape, max_angle_deg=None):
         return camera.is_in_field(cam, imshape=imshape, max_angle_from_axis_deg=max_angle_deg) & (cam[:, 2] > 0)
 
 
+def valid_projected_joints(camera, joints_mm, valid):
+    """(61, 2) px: the valid joints' projections, NaN for the others (what the detection must hold)."""
+    pixels = np.full((len(joints_mm), 2), np.nan)
+    pixels[valid] = camera.world_to_image(joints_mm[valid])
+    return pixels
+
+
 def gt_box(camera, joints_mm, valid):
     from posepile.util import boxes
     return boxes.expand(boxes.bb_of_points(camera.world_to_image(joints_mm[valid])), GT_BOX_EXPANSION)
@@ -425,7 +434,8 @@ def make_video_tasks(data_root=None):
                                             world.astype(np.float32), gt_box(camera, joints, valid), camera,
                                             scene_name=take['take_name'])
                     key = f'{split}/{view}/{take["take_name"]}/{camera_name}/{frame:06d}'
-                    frames[frame] = [PersonTask(key, example, crop_relpath(take['take_name'], camera_name, frame))]
+                    frames[frame] = [PersonTask(key, example, crop_relpath(take['take_name'], camera_name, frame),
+                                                joints2d=valid_projected_joints(camera, joints, valid))]
                 tasks[view].append(VideoTask(f'{take["take_name"]}/{camera_name}',
                                              str(video_path.relative_to(root.parent)), frames,
                                              frame_relpath_pattern=frame_relpath_pattern(take['take_name'],
@@ -440,12 +450,13 @@ def make_video_tasks(data_root=None):
 
 
 def box_rule(detector_spec):
-    """The projected valid joints x1.05 without a detector; with one the Hungarian match at IoU >= 0.2, else
-    dropped."""
+    """The projected valid joints x1.05 without a detector; with one the Hungarian match at IoU >= 0.2 holding
+    >= 6 of the valid projected joints, else dropped."""
     from posepile.preproc.video_stage import BoxRule
     if not detector_spec:
         return BoxRule('gt')
-    return BoxRule('hungarian', min_iou=MIN_DETECTION_IOU, fallback_to_gt=False)
+    return BoxRule('hungarian', min_iou=MIN_DETECTION_IOU, fallback_to_gt=False,
+                   min_joints_inside=MIN_JOINTS_IN_DETECTION)
 
 
 SUBDIRS = {'exo': 'videos_exo', 'ego': 'videos_ego'}

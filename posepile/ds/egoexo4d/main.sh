@@ -24,8 +24,9 @@ py() { python -m posepile.ds.egoexo4d.main "$@"; }
 #    in front of the camera, in the lens' valid field and on the frame (>= 6), the sampler (100 mm, buffer 200) on
 #    the camera-frame joints, pinhole crops through the fisheye lenses (GoPro KB3, Aria Fisheye624; ego joints out
 #    of the field NaN, ego crops inside the in-front field) around the projected joints x1.05, or with
-#    $POSEPILE_DETECTOR the Hungarian-matched detection (IoU >= 0.2). The test split is not used. SKIP_BROKEN=1 builds
-#    the rest when a video is broken (listed).
+#    $POSEPILE_DETECTOR the Hungarian-matched detection (IoU >= 0.2, holding >= 6 of the valid projected joints;
+#    else the person is dropped). The test split is not used. SKIP_BROKEN=1 builds the rest when a video is broken
+#    (listed).
 options=()
 if [[ "${SKIP_BROKEN:-0}" == 1 ]]; then options+=(--skip-broken); fi
 py video ${options[@]+"${options[@]}"}

@@ -365,22 +365,20 @@ def gt_box(camera, joints_mm, valid):
     return boxes.expand(boxes.bb_of_points(camera.world_to_image(joints_mm[valid])), GT_BOX_EXPANSION)
 
 
+def detection_rule():
+    """Hungarian on IoU >= 0.2, and the detection must hold >= 6 of the person's projected valid joints, else the
+    person is dropped (the shared rule: posepile.preproc.video_stage.BoxRule)."""
+    from posepile.preproc.video_stage import BoxRule
+    return BoxRule('hungarian', min_iou=MIN_DETECTION_IOU, fallback_to_gt=False,
+                   min_joints_inside=MIN_JOINTS_IN_DETECTION)
+
+
 def match_detections(people, detections):
     """Boxes (or None = dropped) of a frame's people [(gt box, projected valid joints (N, 2))] given the frame's
-    detections (D, 5): Hungarian on IoU >= 0.2, and the detection must hold >= 6 of the person's joints."""
-    from posepile.preproc.association import associate_boxes
-    from posepile.util import boxes
-    detections = np.asarray(detections, np.float32).reshape(-1, 5)
-    if not people:
-        return []
-    matches = associate_boxes(np.stack([box for box, _ in people]), detections, min_iou=MIN_DETECTION_IOU)
-    result = []
-    for (_, joints2d), m in zip(people, matches):
-        if m >= 0 and np.count_nonzero(boxes.contains(detections[m, :4], joints2d)) >= MIN_JOINTS_IN_DETECTION:
-            result.append(detections[m, :4].copy())
-        else:
-            result.append(None)
-    return result
+    detections (D, 5), by detection_rule()."""
+    from posepile.preproc.video_stage import choose_frame_boxes
+    return choose_frame_boxes([box for box, _ in people], detections, detection_rule(),
+                              [joints for _, joints in people])
 
 
 def selected_frames(camera_frame_poses):
@@ -464,17 +462,14 @@ def make_crop_tasks(data_root=None):
     detections = fileio.load_pickle(detections_path(data_root)) if detections_path(data_root).exists() else None
     chosen = candidates(data_root)
     if detections is not None:
-        by_image = {}
-        for c in chosen:
-            by_image.setdefault(c['example'].image_path, []).append(c)
+        boxes = pipeline.boxes_from_detections(
+            [(c['example'].image_path, c['example'].bbox, c['joints2d']) for c in chosen], detections,
+            detection_rule())
         kept = []
-        for relpath, people in by_image.items():
-            boxes = match_detections([(c['example'].bbox, c['joints2d']) for c in people],
-                                     detections.get(relpath, np.zeros((0, 5))))
-            for c, box in zip(people, boxes):
-                if box is not None:
-                    c['example'].bbox = box
-                    kept.append(c)
+        for c, box in zip(chosen, boxes):
+            if box is not None:
+                c['example'].bbox = box
+                kept.append(c)
         logger.info('%d of %d people matched to a detection', len(kept), len(chosen))
         chosen = kept
     tasks = []

@@ -332,50 +332,14 @@ def masks_path(data_root=None):
                                                   'grabcut')))
 def segment_stage(segmenter_spec=None, n_workers=None, data_root=None):
     """A person mask for every crop (the original's stage 2), to posepile_work/masks.json {crop key: RLE}."""
-    segment_crops(NAME, segmenter_spec, n_workers, data_root)
-
-
-def segment_crops(name, segmenter_spec=None, n_workers=None, data_root=None):
-    """Segment every crop of recipe `name` (box-initialised; the examples have no joints) into
-    <work dir>/masks.json; redone when the crops or the segmenter change."""
-    import os
-
-    from posepile.preproc.segmentation import segment_examples_parallel
-    segmenter_spec = segmenter_spec or os.environ.get('POSEPILE_SEGMENTER') or 'grabcut'
-    work = pipeline.work_dir(name, data_root)
-    inputs, options, out_path = sorted((work / 'crops').glob('*.pkl')), {'segmenter': segmenter_spec}, \
-        work / 'masks.json'
-    if pipeline.load_stage_json(out_path, inputs, options) is not None:
-        logger.info('%s is up to date', out_path)
-        return
-    results = pipeline.recipe_crop_results(name, data_root)
-    rles = segment_examples_parallel([example for _, example in results], segmenter_spec, None,
-                                     data_root=pipeline.raw_root(name, data_root).parent, n_workers=n_workers)
-    pipeline.save_stage_json({key: rle for (key, _), rle in zip(results, rles)}, out_path, inputs, options)
-    logger.info('%d crops segmented with %s', len(rles), segmenter_spec)
-
-
-def examples_with_masks(name, data_root=None):
-    """{split: [examples]} of recipe `name`'s crops with the segment stage's masks attached."""
-    from posepile.util import fileio
-    path = pipeline.work_dir(name, data_root) / 'masks.json'
-    if not path.exists():
-        raise FileNotFoundError(f'{path} not found: run the segment stage of posepile/ds/{name}/main.sh first')
-    person_masks = fileio.load_json(path)['value']
-    by_split = {0: [], 1: [], 2: []}
-    for key, example in pipeline.recipe_crop_results(name, data_root):
-        if key not in person_masks:
-            raise FileNotFoundError(f'{path} has no mask for {key}: rerun the segment stage')
-        example.mask = person_masks[key]
-        by_split[int(key.split('/')[0])].append(example)
-    return by_split
+    pipeline.segment_crops(NAME, segmenter_spec, n_workers, data_root)
 
 
 def make_dataset(data_root=None):
     """InterCap: parametric-only examples (SMPL-X in the world frame of each example's camera), person masks."""
     from posepile.datasets3d import TRAIN, Pose3DDataset
     from posepile.joint_info import JointInfo
-    return Pose3DDataset(JointInfo([], []), train_examples=examples_with_masks(NAME, data_root)[TRAIN])
+    return Pose3DDataset(JointInfo([], []), train_examples=pipeline.examples_with_masks(NAME, data_root)[TRAIN])
 
 
 def assemble(data_root=None):

@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 
-from posepile.ds.intercap.main import examples_with_masks, segment_crops
 from posepile.preproc import pipeline
 from posepile.util.errors import InputError
 
@@ -52,60 +51,6 @@ class MOYOFormatError(InputError):
 
 # ------------------------------------------------------------------------------------------------
 # Readers
-def read_ply_vertices(path):
-    """(n, 3) float64 vertex positions (the first three properties x, y, z of the `vertex` element) of an ASCII
-    or binary little/big-endian PLY file, in file order. (A PLY reader for rest meshes; the OBJ reader is
-    posepile.bodymodels.fitting.read_obj_vertices.)"""
-    types = {'char': 'i1', 'int8': 'i1', 'uchar': 'u1', 'uint8': 'u1', 'short': 'i2', 'int16': 'i2',
-             'ushort': 'u2', 'uint16': 'u2', 'int': 'i4', 'int32': 'i4', 'uint': 'u4', 'uint32': 'u4',
-             'float': 'f4', 'float32': 'f4', 'double': 'f8', 'float64': 'f8'}
-    try:
-        data = Path(path).read_bytes()
-    except OSError as e:
-        raise MOYOFormatError(f'{path}: cannot read the mesh ({e.strerror or e})') from None
-    end = data.find(b'end_header')
-    if not data.startswith(b'ply') or end < 0:
-        raise MOYOFormatError(f'{path}: not a PLY file (no "ply" magic or end_header)')
-    header = data[:end].decode('ascii', 'replace').splitlines()
-    body = data[data.index(b'\n', end) + 1:]
-    fmt, n_vertices, properties, in_vertex, before = None, None, [], False, True
-    for line in header:
-        parts = line.split()
-        if parts[:1] == ['format']:
-            fmt = parts[1]
-        elif parts[:1] == ['element']:
-            in_vertex = parts[1] == 'vertex'
-            if in_vertex:
-                n_vertices = int(parts[2])
-            elif n_vertices is None:
-                before = False
-        elif parts[:1] == ['property'] and in_vertex:
-            if parts[1] == 'list' or parts[1] not in types:
-                raise MOYOFormatError(f'{path}: unsupported vertex property {line.strip()!r}')
-            properties.append((parts[2], types[parts[1]]))
-    names = [name for name, _ in properties]
-    if fmt is None or not n_vertices or names[:3] != ['x', 'y', 'z'] or not before:
-        raise MOYOFormatError(f'{path}: expected a leading vertex element with x, y, z properties')
-    if fmt == 'ascii':
-        rows = body.decode('ascii', 'replace').split('\n')[:n_vertices]
-        try:
-            vertices = np.array([[float(v) for v in row.split()[:3]] for row in rows], np.float64)
-        except ValueError:
-            raise MOYOFormatError(f'{path}: bad ASCII vertex values') from None
-    elif fmt in ('binary_little_endian', 'binary_big_endian'):
-        order = '<' if fmt == 'binary_little_endian' else '>'
-        dtype = np.dtype([(name, order + code) for name, code in properties])
-        if len(body) < dtype.itemsize * n_vertices:
-            raise MOYOFormatError(f'{path}: truncated ({len(body)} bytes for {n_vertices} vertices)')
-        records = np.frombuffer(body, dtype, count=n_vertices)
-        vertices = np.stack([records['x'], records['y'], records['z']], axis=1).astype(np.float64)
-    else:
-        raise MOYOFormatError(f'{path}: unknown PLY format {fmt!r}')
-    if vertices.shape != (n_vertices, 3) or not np.all(np.isfinite(vertices)):
-        raise MOYOFormatError(f'{path}: {len(vertices)} finite vertices of {n_vertices} declared')
-    return vertices
-
-
 def load_cameras(path):
     """{'cam_<k>': Camera (mm)} of a cameras_param.json, scaled to the half-size released images."""
     from posepile.util import fileio
@@ -201,7 +146,7 @@ def image_zips(root):
 
 def subject_betas(root, model):
     """The 128 betas of the subject's rest mesh (least squares, posepile.bodymodels.fitting)."""
-    from posepile.bodymodels.fitting import betas_of_template
+    from posepile.bodymodels.fitting import betas_of_template, read_ply_vertices
     from posepile.bodymodels.loading import BodyModelFormatError
     path = Path(root) / TEMPLATE_MESH
     if not path.exists():
@@ -209,7 +154,7 @@ def subject_betas(root, model):
     try:
         betas, info = betas_of_template(model, read_ply_vertices(path), N_BETAS)
     except BodyModelFormatError as e:
-        raise MOYOFormatError(f'{path}: {e}') from None
+        raise MOYOFormatError(f'{path}: {e}' if str(path) not in str(e) else str(e)) from None
     logger.info('subject betas: %d fitted to %s (residual RMS %.2f mm, max %.2f mm)', N_BETAS, path,
                 info['rms_m'] * 1000, info['max_m'] * 1000)
     return betas
@@ -327,14 +272,14 @@ crop_stage.cli_options = [pipeline.SKIP_BROKEN_OPTION]
                                                   'grabcut')))
 def segment_stage(segmenter_spec=None, n_workers=None, data_root=None):
     """A person mask for every crop (the original's stage 2), to posepile_work/masks.json."""
-    segment_crops(NAME, segmenter_spec, n_workers, data_root)
+    pipeline.segment_crops(NAME, segmenter_spec, n_workers, data_root)
 
 
 def make_dataset(data_root=None):
     """MOYO: parametric-only SMPL-X examples (female, 128 betas) in the world frame, train and val, masks."""
     from posepile.datasets3d import TRAIN, VALID, Pose3DDataset
     from posepile.joint_info import JointInfo
-    by_split = examples_with_masks(NAME, data_root)
+    by_split = pipeline.examples_with_masks(NAME, data_root)
     return Pose3DDataset(JointInfo([], []), train_examples=by_split[TRAIN], valid_examples=by_split[VALID])
 
 
