@@ -86,20 +86,24 @@ def assert_one_line_failure(result, *names):
 
 
 def check_fault_is_reported_and_repaired(recipe, write_release, target, fault, tmp_path, reference=None,
-                                         names=None, env_extra=None):
+                                         names=None, env_extra=None, output_patterns=None):
     """Build a clean release (or use `reference`: the outputs of one), then the same release with `fault`
     applied to `target` (relative to the data root): the recipe must fail naming the file; after the file is
     restored, a rerun must give outputs byte-identical to the clean build. Returns the clean outputs.
 
-    write_release(data_root) writes the fake release (deterministically) into data_root.
+    write_release(data_root) writes the fake release (deterministically) into data_root. output_patterns: globs
+    (relative to the data root) of the outputs compared, for recipes whose products are not crops or cached
+    datasets (default: output_bytes' patterns); a clean build without any output fails the check.
     """
+    patterns = output_patterns or ('*_downscaled/**/*.jpg', 'cache/**/*')
     if reference is None:
         clean = Path(tmp_path) / 'clean'
         clean.mkdir()
         write_release(clean)
         result = run_recipe(recipe, clean, env_extra)
         assert result.returncode == 0, result.stderr[-3000:]
-        reference = output_bytes(clean)
+        reference = output_bytes(clean, patterns)
+        assert reference, f'the clean build wrote nothing matching {patterns}: nothing to compare'
     faulty = Path(tmp_path) / f'faulty_{fault.__name__}'.replace('(', '_').replace(')', '').replace(' ', '')
     faulty.mkdir()
     write_release(faulty)
@@ -112,7 +116,35 @@ def check_fault_is_reported_and_repaired(recipe, write_release, target, fault, t
     shutil.copy(backup, path)  # the fixed file (a new mtime, as after a real fix)
     result = run_recipe(recipe, faulty, env_extra)
     assert result.returncode == 0, result.stderr[-3000:]
-    repaired = output_bytes(faulty)
+    repaired = output_bytes(faulty, patterns)
+    assert repaired.keys() == reference.keys(), sorted(set(repaired) ^ set(reference))[:10]
+    assert [k for k in reference if repaired[k] != reference[k]] == []
+    return reference
+
+
+def check_damage_after_a_build_is_noticed(recipe, write_release, target, fault, tmp_path, names=None,
+                                          env_extra=None, output_patterns=None):
+    """A finished build, then `fault` applied to `target` (relative to the data root): the rerun must not reuse
+    outputs made from the old file but fail naming it; after the file is restored (a new mtime), a rerun must
+    give outputs byte-identical to the first build's. Returns those outputs."""
+    patterns = output_patterns or ('*_downscaled/**/*.jpg', 'cache/**/*')
+    root = Path(tmp_path) / 'built'
+    root.mkdir()
+    write_release(root)
+    result = run_recipe(recipe, root, env_extra)
+    assert result.returncode == 0, result.stderr[-3000:]
+    reference = output_bytes(root, patterns)
+    assert reference, f'the build wrote nothing matching {patterns}: nothing to compare'
+    path = root / target
+    backup = Path(tmp_path) / 'backup'
+    shutil.copy2(path, backup)
+    fault(path)
+    result = run_recipe(recipe, root, env_extra)
+    assert_one_line_failure(result, *(names or [Path(target).name]))
+    shutil.copy(backup, path)
+    result = run_recipe(recipe, root, env_extra)
+    assert result.returncode == 0, result.stderr[-3000:]
+    repaired = output_bytes(root, patterns)
     assert repaired.keys() == reference.keys(), sorted(set(repaired) ^ set(reference))[:10]
     assert [k for k in reference if repaired[k] != reference[k]] == []
     return reference

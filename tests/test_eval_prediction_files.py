@@ -33,6 +33,72 @@ FAKE_RELEASES = {
 }
 
 
+# Mesh and whole-body benchmarks: the smallest ground truth their own tests write (tests/test_eval_<name>.py),
+# under DATA_ROOT; each returns the arguments the eval needs besides --pred-path.
+def _ehf_release(root):
+    """EHF: two NN_align.ply frames and the camera file (tests/test_eval_ehf.py). The eval reads the predictions
+    before it loads the SMPL-X assets (writing and loading a 10475-vertex toy model takes ~10 s), so an empty
+    assets folder is enough here."""
+    from tests.test_eval_ehf import CAMERA_TXT, _fake_ehf
+    (root / 'ehf').mkdir()
+    _fake_ehf(root / 'ehf' / 'EHF', np.zeros((2, 10475, 3), np.float32), CAMERA_TXT)
+    (root / 'body_models').mkdir()
+    return ['--smplx-dir', str(root / 'body_models')]
+
+
+def _emdb_release(root):
+    """EMDB: one EMDB1 sequence's <subject>_<sequence>_data.pkl (the layout of tests/test_eval_emdb.py)."""
+    import pickle
+
+    from tests.toy_bodymodels import write_toy_model
+    n = 3
+    write_toy_model(root / 'body_models', 'smpl', 'male')
+    data = {'n_frames': n, 'gender': 'male', 'emdb1': True, 'good_frames_mask': np.ones(n, bool),
+            'smpl': {'poses_root': np.zeros((n, 3)), 'poses_body': np.zeros((n, 69)), 'betas': np.zeros(10),
+                     'trans': np.zeros((n, 3))},
+            'camera': {'extrinsics': np.tile(np.eye(4), (n, 1, 1)), 'intrinsics': np.eye(3)}}
+    folder = root / 'emdb' / 'P0' / '09_outdoor_walk'
+    folder.mkdir(parents=True)
+    with open(folder / 'P0_09_outdoor_walk_data.pkl', 'wb') as f:
+        pickle.dump(data, f)
+    return ['--smpl-dir', str(root / 'body_models')]
+
+
+def _h3wb_release(root):
+    """H3WB: a 2D-to-3D test JSON of three samples (the official keypoints_3d layout, tests/test_eval_h3wb.py)."""
+    from tests.test_eval_h3wb import _write
+    (root / 'h3wb' / 'json').mkdir(parents=True)
+    poses = np.random.default_rng(0).normal(0, 300, (3, 133, 3)) + [0, 0, 4000]
+    _write(root / 'h3wb' / 'json' / '2Dto3D_test_3d.json', poses, range(3))
+    return ['--task', '2d']
+
+
+def _hbw_release(root):
+    """HBW: the test list hbw_testset_image_names.npy (names as in tests/test_eval_hbw.py)."""
+    from tests.test_eval_hbw import NAMES
+    (root / 'hbw').mkdir()
+    np.save(root / 'hbw' / 'hbw_testset_image_names.npy', np.array(NAMES))
+    return ['--out', str(root / 'hbw_submission.npz'), '--model-type', 'smpl']
+
+
+def _ssp3d_release(root):
+    """SSP-3D: labels.npz of two images (the official keys, tests/test_eval_ssp3d.py) and toy SMPL models."""
+    from tests.toy_bodymodels import write_toy_model
+    for gender in ('female', 'male', 'neutral'):
+        write_toy_model(root / 'body_models', 'smpl', gender)
+    n = 2
+    (root / 'ssp_3d').mkdir()
+    np.savez(root / 'ssp_3d' / 'labels.npz', fnames=np.array(['0000.png', '0001.png']), shapes=np.zeros((n, 10)),
+             poses=np.zeros((n, 72)), cam_trans=np.tile([0, 0, 12.0], (n, 1)), genders=np.array(['m', 'f']),
+             joints2D=np.zeros((n, 17, 3)), bbox_centres=np.full((n, 2), 256.0), bbox_whs=np.full(n, 300.0))
+    return ['--smpl-dir', str(root / 'body_models')]
+
+
+RELEASES_WITH_ARGUMENTS = dict(ehf=_ehf_release, emdb=_emdb_release, h3wb=_h3wb_release, hbw=_hbw_release,
+                               ssp3d=_ssp3d_release)
+FAKE_RELEASES.update(RELEASES_WITH_ARGUMENTS)
+
+
 def _write_predictions(path, compressed=False):
     """A well-formed predictions .npz (about 200 kB of coordinates) with every array an eval may ask for."""
     rng = np.random.default_rng(0)
@@ -81,13 +147,15 @@ def test_damaged_prediction_file_is_one_line_naming_it(name, fault, data_root, t
     module = importlib.import_module(f'posepile.ds.{name}.eval')
     if name == 'demo':
         _demo_dataset(monkeypatch, module)
-    else:
+    extra_args = []
+    if name != 'demo':
         assert name in FAKE_RELEASES, f'{name}: declare its fake release'
-        FAKE_RELEASES[name](data_root)
+        written = FAKE_RELEASES[name](data_root)
+        extra_args = written if name in RELEASES_WITH_ARGUMENTS else []
     path = tmp_path / 'predictions.npz'
     _write_predictions(path)
     fault(path)
-    status = run_cli(module.main, ['--pred-path', str(path)], prog=f'{name} eval')
+    status = run_cli(module.main, ['--pred-path', str(path), *extra_args], prog=f'{name} eval')
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.strip()]
     assert status == 1, err

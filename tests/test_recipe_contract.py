@@ -80,7 +80,21 @@ def _mupots_release(root):
     _fake('mupots').write_images(root / 'mupots', written)
 
 
-# recipe: (write the fake release into the data root, the main annotation file, extra environment)
+def _indoorscenes_archive(root):
+    """The fake's Images/ packed as the release's indoorCVPR_09.tar (the recipe extracts it; a damaged image is
+    left out by design, so the archive is the file whose damage must stop the recipe)."""
+    import shutil
+    import tarfile
+    staging = root / 'indoorscenes_staging'
+    _fake('indoorscenes').write_fake_release(staging)
+    (root / 'indoorscenes').mkdir(parents=True, exist_ok=True)
+    with tarfile.open(root / 'indoorscenes' / 'indoorCVPR_09.tar', 'w') as tar:
+        tar.add(staging / 'Images', arcname='Images')
+    shutil.rmtree(staging)
+
+
+# recipe: (write the fake release into the data root, the main annotation file[, options]); options: 'env' (extra
+# environment), 'outputs' (globs of the compared products when they are not crops or cached datasets)
 MAIN_ANNOTATION_FAULTS = {
     'agora': (lambda r: _fake('agora').write_fake_release(r / 'agora', layouts=('pandas1.2',)),
               'agora/SMPLX/train_0_withjv.pkl'),
@@ -140,6 +154,45 @@ MAIN_ANNOTATION_FAULTS = {
     'totalcapture': (lambda r: _fake('totalcapture').write_fake_release(r / 'totalcapture'),
                      'totalcapture/vicon/S1/acting1/gt_skel_gbl_pos.txt'),
     'umpm': (lambda r: _fake('umpm').write_fake_release(r / 'umpm'), 'umpm/Groundtruth/p1_grab_3_vm.c3d'),
+    # NLF-era recipes (each fake's smallest options)
+    'arctic': (lambda r: _fake('arctic').write_fake_release(r), 'arctic/meta/misc.json'),
+    'bedlam': (lambda r: _fake('bedlam').write_fake_release(r),
+               'bedlam/all_npz_12_training/20221010_3_1000_batch01hand_6fps.npz'),
+    'densepose_coco': (lambda r: _fake('densepose_coco').write_fake_release(r),
+                       'densepose_coco/densepose_coco_2014_train.json'),
+    'densepose_posetrack': (lambda r: _fake('densepose_posetrack').write_fake_release(r),
+                            'densepose_posetrack/densepose_posetrack_train2017.json'),
+    'dna_rendering': (lambda r: _fake('dna_rendering').write_fake_release(r),
+                      'dna_rendering/dna_rendering_part1_annotations/0012_01_annots.smc'),
+    'egobody': (lambda r: _fake('egobody').write_fake_release(r),
+                'egobody/smplx_interactee_train/recording_20210911_S03_S04_01/body_idx_1/results/frame_00002/000.pkl'),
+    'egohumans': (lambda r: _fake('egohumans').write_fake_release(r / 'egohumans', n_frames=3),
+                  'egohumans/01_tagging/001_tagging/processed_data/poses3d/00002.npy'),
+    'freeman': (lambda r: _fake('freeman').write_fake_release(r / 'freeman', n_frames=4),
+                'freeman/30FPS/keypoints3d/20220618_0ab1c2d3e4_subj01.npy'),
+    'genebody': (lambda r: _fake('genebody').write_fake_release(r), 'genebody/GeneBody-Train40/amanda/param/0004.npy'),
+    'hi4d': (lambda r: _fake('hi4d').write_fake_release(r), 'hi4d/pair00/hug00/cameras/rgb_cameras.npz'),
+    'humman': (lambda r: _fake('humman').write_fake_release(r), 'humman/recon_cameras.zip'),
+    'indoorscenes': (_indoorscenes_archive, 'indoorscenes/indoorCVPR_09.tar',
+                     dict(outputs=('indoorscenes/image_list.txt',))),
+    'inria_holidays': (lambda r: _fake('inria_holidays').write_fake_release(r / 'inria_holidays'),
+                       'inria_holidays/jpg1.tar.gz',
+                       dict(outputs=('inria_holidays/non_person_images.txt', 'inria_holidays/jpg_small/*'))),
+    'intercap': (lambda r: _fake('intercap').write_fake_release(r), 'intercap/Res_Individuals/01/01/Seg_0/res_1.pkl'),
+    'moyo': (lambda r: _fake('moyo').write_fake_release(r),
+             'moyo/MOYO/20220923_20220926_with_hands/mosh/train/'
+             '220923_yogi_body_hands_03596_Boat_Pose_or_Paripurna_Navasana_-a_stageii.pkl'),
+    'mri': (lambda r: _fake('mri').write_fake_release(r / 'mri', n_frames=6, gt_range=(1, 4)),
+            'mri/label_dict/subject1_all_labels.cpl'),
+    'pascal_voc': (lambda r: _fake('pascal_voc').write_fake_release(r / 'pascal_voc'),
+                   'pascal_voc/VOCdevkit/VOC2012/Annotations/2007_000032.xml',
+                   dict(outputs=('pascal_voc/occluders/*',))),
+    'sloper4d': (lambda r: _fake('sloper4d').write_fake_release(r),
+                 'sloper4d/seq002_football_001/seq002_football_001_labels.pkl'),
+    'synbody': (lambda r: _fake('synbody').write_fake_release(r), 'synbody/HumanNeRF-subset/smpl.zip'),
+    'thuman2': (lambda r: _fake('thuman2').write_fake_release(r), 'thuman2/THUman2.0 SMPL-X Paras/0000/smplx_param.pkl',
+                dict(env={'POSEPILE_RENDER_VIEWS': '2'})),
+    'zjumocap': (lambda r: _fake('zjumocap').write_fake_release(r), 'zjumocap/CoreView_313/annots.npy'),
 }
 # Recipes owned by others that still fail this contract: {recipe: reason} (xfail strict, for the lead to flip).
 KNOWN_FAILURES = {}
@@ -159,15 +212,32 @@ def _fault_cases():
 @pytest.mark.parametrize('recipe', list(_fault_cases()))
 def test_truncated_main_annotation_file_fails_in_one_line_and_repairs(recipe, tmp_path):
     assert recipe in MAIN_ANNOTATION_FAULTS, f'{recipe}: declare its fake release and main annotation file'
-    write_release, target = MAIN_ANNOTATION_FAULTS[recipe]
+    write_release, target, *options = MAIN_ANNOTATION_FAULTS[recipe]
+    options = options[0] if options else {}
     script = recipe
     if recipe == 'muco':  # MuCo-3DHP is composited from the 3DHP training set's crops and masks
         script = tmp_path / 'muco.sh'
         script.write_text('set -euo pipefail\n'
                           'for stage in select-frames masks video; do python -m posepile.ds.tdhp.main $stage; done\n'
                           f'MUCO_COUNT=4 MUCO_CHUNK_SIZE=2 bash {DS / "muco" / "main.sh"}\n')
-    faults.check_fault_is_reported_and_repaired(script, write_release, target, faults.truncate(0.5), tmp_path,
-                                                env_extra={'POSEPILE_WORKERS': '1', 'POSEPILE_DETECTOR': ''})
+    faults.check_fault_is_reported_and_repaired(
+        script, write_release, target, faults.truncate(0.5), tmp_path, output_patterns=options.get('outputs'),
+        env_extra={'POSEPILE_WORKERS': '1', 'POSEPILE_DETECTOR': '', **options.get('env', {})})
+
+
+# The same damage after a finished build: a stage that reuses its output must notice that its input changed
+# (input fingerprints, posepile.preproc.pipeline.save_stage_json), so the rerun fails naming the file and the
+# rerun after the repair rebuilds the same bytes (issue 27).
+STALE_OUTPUT_RECIPES = ['gpa', 'hspace', 'human4d', 'sailvos', 'tdpeople', 'thuman2']
+
+
+@pytest.mark.parametrize('recipe', STALE_OUTPUT_RECIPES)
+def test_main_annotation_damaged_after_a_build_is_noticed(recipe, tmp_path):
+    write_release, target, *options = MAIN_ANNOTATION_FAULTS[recipe]
+    options = options[0] if options else {}
+    faults.check_damage_after_a_build_is_noticed(
+        recipe, write_release, target, faults.truncate(0.5), tmp_path, output_patterns=options.get('outputs'),
+        env_extra={'POSEPILE_WORKERS': '1', 'POSEPILE_DETECTOR': '', **options.get('env', {})})
 
 
 # ------------------------------------------------------------------------------------------------

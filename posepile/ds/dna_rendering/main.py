@@ -75,7 +75,8 @@ def _h5(path):
     try:
         return open_hdf5(path)
     except (ImageSourceError, OSError) as e:
-        raise DNARenderingFormatError(f'{path}: not a readable SMC/HDF5 file ({e})') from None
+        reason = str(e).removeprefix(f'{path}: ')  # ImageSourceError already names the file
+        raise DNARenderingFormatError(f'{path}: not a readable SMC/HDF5 file ({reason})') from None
 
 
 def _array(path, handle, key, shape=None):

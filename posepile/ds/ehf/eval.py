@@ -236,10 +236,10 @@ def main(argv=None):
     parser.add_argument('--out', default=None)
     args = parser.parse_args(argv)
     root = Path(args.ehf_root) if args.ehf_root else data_root() / 'ehf' / 'EHF'
+    arrays = read_prediction_arrays(args.pred_path)  # a damaged file is refused before the slow model load
     assets = load_assets(args.smplx_dir)
     names, gt, _ = ground_truth(root)
     expected = [image_relpath(n) for n in names]
-    arrays = read_prediction_arrays(args.pred_path)
     predictions = load_predictions(args.pred_path, expected, gt.shape[1], normalize_path=_normalize,
                                    coord_key='vertices3d_pred_cam', arrays=arrays)
     pred = np.stack([predictions[k] for k in expected])

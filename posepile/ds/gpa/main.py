@@ -216,12 +216,16 @@ def _prepare_one(args):
 
 
 def prepare_stage(n_workers=None, data_root=None):
-    """Adaptive selection per camera id, boxes (GT or best detection), shipped masks."""
+    """Adaptive selection per camera id, boxes (GT or best detection), shipped masks
+    (posepile_work/prepared.pkl, redone when the annotation, camera-id or detection files change)."""
     from posepile.util import fileio
     from posepile.util.parallel import parallel_map
+    root = raw_root(data_root)
     out_path = work_dir(data_root) / 'prepared.pkl'
     detections_path = work_dir(data_root) / 'detections.pkl'
-    if out_path.exists() and not _is_older(out_path, detections_path):
+    inputs, inputs_record = [root / ANNOTATION_FILE, root / CAMERA_IDS_FILE, detections_path], \
+        out_path.with_suffix('.inputs.json')
+    if out_path.exists() and pipeline.load_stage_json(inputs_record, inputs) is not None:
         return fileio.load_pickle(out_path)
     annotations, camera_ids = _load_release(data_root)
     detections = fileio.load_pickle(detections_path) if detections_path.exists() else None
@@ -230,20 +234,13 @@ def prepare_stage(n_workers=None, data_root=None):
     for index in selected:
         box = choose_example_box(annotations[index], detections)
         if box is not None:
-            jobs.append((str(raw_root(data_root)), annotations[index], box))
+            jobs.append((str(root), annotations[index], box))
     logger.info('%d of %d images selected, %d with a box (detections: %s)', len(selected), len(annotations),
                 len(jobs), 'yes' if detections is not None else 'no, joint boxes')
     prepared = parallel_map(_prepare_one, jobs, n_workers=n_workers, desc='GPA masks')
     fileio.save_pickle(prepared, out_path)
+    pipeline.save_stage_json(out_path.name, inputs_record, inputs)
     return prepared
-
-
-def _is_older(path, other_path):
-    """True when `other_path` exists and was written after `path` (e.g. detections after the selection)."""
-    if other_path.exists() and other_path.stat().st_mtime > path.stat().st_mtime:
-        logger.info('%s is newer than %s: redoing the selection', other_path.name, path.name)
-        return True
-    return False
 
 
 def make_crop_tasks(data_root=None):

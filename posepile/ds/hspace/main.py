@@ -200,14 +200,25 @@ def _crops_of_record(path, i_record, record, people, data_root):
     return results
 
 
+def _inputs_record(out_path):
+    """Where the fingerprint of a stage output's inputs is kept (pipeline.save_stage_json)."""
+    return Path(out_path).with_suffix('.inputs.json')
+
+
+def _finished(out_path, inputs):
+    """Whether `out_path` was written from exactly these input files (unchanged size and mtime)."""
+    return Path(out_path).exists() and pipeline.load_stage_json(_inputs_record(out_path), inputs) is not None
+
+
 def process_file(path, data_root=None):
-    """All crops of one TFRecord file (cached in posepile_work/files/<name>.pkl, so a rerun resumes)."""
+    """All crops of one TFRecord file (cached in posepile_work/files/<name>.pkl, so a rerun resumes; redone when
+    the file changes)."""
     from posepile.preproc.cropping import limit_threads_for_worker
     from posepile.util import fileio
     limit_threads_for_worker()
     path = Path(path)
     cache = work_dir(data_root) / 'files' / f'{path.stem}.pkl'
-    if cache.exists():
+    if _finished(cache, [path]):
         return fileio.load_pickle(cache)
     records = read_records(path)
     by_record = {}
@@ -217,25 +228,28 @@ def process_file(path, data_root=None):
     for i_record, people in by_record.items():  # records without a selected person are never decoded
         results += _crops_of_record(path, i_record, records[i_record], people, data_root)
     fileio.save_pickle(results, cache)
+    pipeline.save_stage_json(cache.name, _inputs_record(cache), [path])
     return results
 
 
 def crop_stage(shard=None, n_workers=None, data_root=None):
-    """Selection, mask boxes and crops, TFRecord file by file (results: one pickle per shard)."""
+    """Selection, mask boxes and crops, TFRecord file by file (results: one pickle per shard, redone when one of
+    its TFRecord files changes)."""
     from posepile.util import fileio
     from posepile.util.parallel import parallel_map, parse_shard, shard_items
     index, count = parse_shard(shard)
     out_path = work_dir(data_root) / 'crops' / pipeline.RESULT_PATTERN.format(index, count)
-    if out_path.exists():
+    paths = shard_items(record_paths(data_root), index, count)
+    if _finished(out_path, paths):
         logger.info('%s exists: shard already finished', out_path)
         return out_path
-    paths = shard_items(record_paths(data_root), index, count)
     worker = functools.partial(process_file, data_root=data_root)
     per_file = parallel_map(worker, paths, n_workers=n_workers, desc=f'hspace files {index + 1}/{count}')
     results = sorted((item for items in per_file for item in items), key=lambda item: item[0])
     logger.info('%d crops from %d TFRecord files', len(results), len(paths))
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fileio.save_pickle(results, out_path)
+    pipeline.save_stage_json(out_path.name, _inputs_record(out_path), paths)
     return out_path
 
 

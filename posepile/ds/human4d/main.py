@@ -306,13 +306,24 @@ def work_dir(data_root=None):
     return pipeline.work_dir(NAME, data_root)
 
 
+def selection_inputs(root):
+    """The files the selection reads: device repositories, offsets, extrinsics and the pose files."""
+    root = Path(root)
+    return [path for pattern in ('S*/device_repository.json', 'S*/offsets.txt', 'S*/pose/*.extrinsics',
+                                 'S*/*/Dump/gposes3d/*.npy') for path in sorted(root.glob(pattern))]
+
+
 def select_stage(data_root=None):
-    """Poses of the frames, adaptive selection per camera -> posepile_work/selected.pkl."""
+    """Poses of the frames, adaptive selection per camera -> posepile_work/selected.pkl (redone when the poses,
+    calibrations or the list of colour frames change)."""
     from posepile.util import fileio
     out_path = work_dir(data_root) / 'selected.pkl'
-    if out_path.exists():
-        return fileio.load_pickle(out_path)
     root = raw_root(data_root)
+    frame_names = [frame[0] for frame in list_frames(root)]
+    inputs, inputs_record = selection_inputs(root), out_path.with_suffix('.inputs.json')
+    options = [SELECTION_THRESHOLD_MM, SELECTION_BUFFER, frame_names]
+    if out_path.exists() and pipeline.load_stage_json(inputs_record, inputs, options) is not None:
+        return fileio.load_pickle(out_path)
     if not any(root.glob('S*/device_repository.json')):
         raise FileNotFoundError(f'no S*/device_repository.json under {root}: download HUMAN4D first (main.sh)')
     frames, cameras = frames_with_poses(root)
@@ -320,6 +331,7 @@ def select_stage(data_root=None):
                 for i in select_frames_per_camera(frames)]
     logger.info('%d of %d frames selected', len(selected), len(frames))
     fileio.save_pickle(selected, out_path)
+    pipeline.save_stage_json(out_path.name, inputs_record, inputs, options)
     return selected
 
 

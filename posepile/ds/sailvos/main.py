@@ -304,15 +304,25 @@ def compress_stage(n_workers=None, data_root=None):
     parallel_map(compress_visibility, paths, n_workers=n_workers, desc='SAIL-VOS visibility maps')
 
 
+def prepare_inputs(root, sequences):
+    """The files prepare_sequence reads: the pose tables and amodal masks of every object folder, the
+    visibility maps."""
+    root = Path(root)
+    return [path for sequence in sequences for pattern in ('*/*_2d.txt', '*/*_3d.txt', '*_Ped_*/*.png', 'visible/*')
+            for path in sorted((root / sequence).glob(pattern))]
+
+
 def prepare_stage(n_workers=None, data_root=None):
-    """Per sequence: adaptive selection, cameras estimated per object and frame, masks, filters."""
+    """Per sequence: adaptive selection, cameras estimated per object and frame, masks, filters
+    (posepile_work/prepared.pkl, redone when a pose file, mask or visibility map changes)."""
     from posepile.util import fileio
     from posepile.util.parallel import parallel_map
     out_path = work_dir(data_root) / 'prepared.pkl'
-    if out_path.exists():
-        return fileio.load_pickle(out_path)
     root = raw_root(data_root)
     sequences = list_sequences(root)
+    inputs, inputs_record = prepare_inputs(root, sequences), out_path.with_suffix('.inputs.json')
+    if out_path.exists() and pipeline.load_stage_json(inputs_record, inputs) is not None:
+        return fileio.load_pickle(out_path)
     results = parallel_map(prepare_sequence, [str(root / s) for s in sequences], n_workers=n_workers,
                            desc='SAIL-VOS sequences')
     prepared = dict(zip(sequences, results))
@@ -321,6 +331,7 @@ def prepare_stage(n_workers=None, data_root=None):
                 len(rms) - 1, sum(p['kept'] for people in results for p in people), np.nanmedian(rms),
                 np.nanmax(rms))
     fileio.save_pickle(prepared, out_path)
+    pipeline.save_stage_json(out_path.name, inputs_record, inputs)
     return prepared
 
 

@@ -200,14 +200,18 @@ def prepare_image(args):
 
 
 def prepare_stage(n_workers=None, data_root=None):
-    """Adaptive selection over all images (100 mm), then per kept image: camera, mask and box."""
+    """Adaptive selection over all images (100 mm), then per kept image: camera, mask and box
+    (posepile_work/prepared.pkl, redone when a skeleton or clothes segmentation file or the image list changes)."""
     from posepile.util import fileio
     from posepile.util.parallel import parallel_map
     out_path = work_dir(data_root) / 'prepared.pkl'
-    if out_path.exists():
-        return fileio.load_pickle(out_path)
     root = raw_root(data_root)
     image_relpaths = list_images(root)
+    inputs = sorted({root / companion_path(p, modality, extension) for p in image_relpaths
+                     for modality, extension in (('skeleton', '.txt'), ('segmentation_clothes', '.png'))})
+    inputs_record = out_path.with_suffix('.inputs.json')
+    if out_path.exists() and pipeline.load_stage_json(inputs_record, inputs, image_relpaths) is not None:
+        return fileio.load_pickle(out_path)
     selected = select_images(root, image_relpaths, n_workers)
     results = parallel_map(prepare_image, [(str(root), p) for p in selected], n_workers=n_workers, chunksize=16,
                            desc='3DPeople cameras and masks')
@@ -220,6 +224,7 @@ def prepare_stage(n_workers=None, data_root=None):
                 rms.max() if len(rms) else np.nan)
     work_dir(data_root).mkdir(parents=True, exist_ok=True)
     fileio.save_pickle(prepared, out_path)
+    pipeline.save_stage_json(out_path.name, inputs_record, inputs, image_relpaths)
     return prepared
 
 

@@ -162,9 +162,15 @@ def render_stage(shard=None, n_workers=None, data_root=None, n_views=None, backe
     import os
 
     from posepile.render.stage import default_options, run_render_stage
+    from posepile.util.fingerprint import file_stamp
     data_root = Path(data_root) if data_root else pipeline.raw_root(NAME).parent
     n_views = n_views or int(os.environ.get('POSEPILE_RENDER_VIEWS', DEFAULT_VIEWS))
-    tasks = [{'key': scan} for scan in scan_ids(data_root)]
+    root = pipeline.raw_root(NAME, data_root)
+    # the files' stamps are part of each task's fingerprint, so a changed fit or scan redoes the scan's examples
+    # (views whose JPEG and mask exist are reused by posepile.render.stage.render_views)
+    tasks = [{'key': scan, 'inputs': [file_stamp(root / PARAMS_DIR / scan / 'smplx_param.pkl'),
+                                      file_stamp(root / SCAN_DIR / scan / f'{scan}.obj')]}
+             for scan in scan_ids(data_root)]
     hand_pca_of_model()  # fail early, in one line, when the SMPL-X model is missing
     return run_render_stage(tasks, render_scan, pipeline.work_dir(NAME, data_root) / 'renders', data_root,
                             default_options(n_views, backend=backend), shard, n_workers, skip_broken)
