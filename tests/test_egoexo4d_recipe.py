@@ -248,13 +248,6 @@ def test_detections_need_iou_and_six_valid_joints_inside(tmp_path, monkeypatch):
     assert 0 < len(with_rule) < n_selected - 3, (len(with_rule), n_selected)
 
 
-def test_truncated_body_annotation_is_one_line_and_repairs(tmp_path):
-    relpath = f'egoexo4d/annotations/ego_pose/train/body/automatic/{fake.take_uid(fake.TAKES["train"])}.json'
-    faults.check_fault_is_reported_and_repaired(
-        'egoexo4d', lambda root: fake.write_fake_release(root / 'egoexo4d', n_frames=3), relpath,
-        faults.truncate(0.5), tmp_path)
-
-
 def test_bad_gopro_calibration_is_one_line(tmp_path):
     fake.write_fake_release(tmp_path / 'egoexo4d', n_frames=2)
     path = tmp_path / 'egoexo4d' / 'takes' / fake.TAKES['val'] / 'trajectory' / 'gopro_calibs.csv'

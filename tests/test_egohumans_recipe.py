@@ -149,13 +149,7 @@ def test_detections_need_iou_and_six_joints_inside():
     assert match_detections([(gt, joints)], np.array([[200, 200, 40, 80, 0.9]])) == [None]  # IoU 0
 
 
-MAIN_ANNOTATION = f'egohumans/{fake.GROUP}/{fake.SEQUENCE}/processed_data/poses3d/00002.npy'
-
-
-def test_truncated_poses_file_is_one_line_and_repairs(tmp_path):
-    faults.check_fault_is_reported_and_repaired(
-        'egohumans', lambda root: fake.write_fake_release(root / 'egohumans', n_frames=3), MAIN_ANNOTATION,
-        faults.truncate(0.5), tmp_path)
+# (a truncated poses file: tests/test_recipe_contract.py, MAIN_ANNOTATION_FAULTS)
 
 
 def test_bad_calibration_line_is_one_line(tmp_path):
