@@ -92,6 +92,43 @@ def test_dfaust_recipe_on_fake_release(data_root):
     assert view.read_bytes() == before
 
 
+def test_dfaust_changed_texture_or_model_renders_only_that_genders_sequences_again(data_root, monkeypatch):
+    """The render stage in-process: a gender's texture or SMPL model file changed -> that gender's sequences are
+    rendered again (new pixels for a new texture), the other gender's files are not touched; restoring the texture
+    restores the first build's bytes."""
+    import cv2
+
+    from posepile.ds.dfaust import main as dfaust
+    from tests.test_thuman2_recipe import _files
+    monkeypatch.delenv('POSEPILE_RENDERER', raising=False)
+    monkeypatch.delenv('POSEPILE_FITTER', raising=False)
+    fake.write_fake_release(data_root)
+    renders = data_root / 'dfaust' / 'renders'
+    run = lambda: dfaust.render_stage(data_root=data_root, n_views=N_VIEWS, n_workers=0)  # noqa: E731
+    assert run() == sum(len(s) for s in fake.SEQUENCES.values())
+    first = _files(renders)
+    of_gender = lambda files, g: {k: v for k, v in files.items() if k.split('/')[0] in fake.SEQUENCES[g]}  # noqa
+    assert len(of_gender(first, 'male')) == 2 * N_VIEWS * len(fake.SEQUENCES['male'])
+
+    texture = data_root / 'dfaust' / 'textures' / 'male' / fake.TEXTURES['male'][0]  # the only male texture
+    original = texture.read_bytes()
+    cv2.imwrite(str(texture), 255 - cv2.imread(str(texture)))
+    assert run() == len(fake.SEQUENCES['male'])
+    changed = _files(renders)
+    assert of_gender(changed, 'female') == of_gender(first, 'female')  # bytes and mtimes
+    male_jpegs = [k for k in of_gender(first, 'male') if k.endswith('.jpg')]
+    assert male_jpegs and all(changed[k][0] != first[k][0] for k in male_jpegs)
+
+    model = data_root / 'body_models' / 'smpl' / 'SMPL_FEMALE.pkl'
+    model.write_bytes(model.read_bytes())  # a new mtime: the labels may have changed
+    assert run() == len(fake.SEQUENCES['female'])
+    assert of_gender(_files(renders), 'male') == of_gender(changed, 'male')
+
+    texture.write_bytes(original)
+    assert run() == len(fake.SEQUENCES['male'])
+    assert {k: v[0] for k, v in _files(renders).items()} == {k: v[0] for k, v in first.items()}
+
+
 def test_dfaust_bad_registration_file_is_one_line_error(data_root):
     fake.write_fake_release(data_root)
     bad = data_root / 'dfaust' / 'registrations_m.hdf5'

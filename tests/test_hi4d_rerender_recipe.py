@@ -88,6 +88,37 @@ def test_hi4d_rerender_recipe_on_fake_release(data_root):
     assert worst_px < 0.5, worst_px
 
 
+def test_hi4d_rerender_changed_atlas_renders_the_sequence_again(data_root, monkeypatch):
+    """The render stage in-process: one frame's texture atlas changed -> the sequence is rendered again; the views
+    of that frame get new pixels, the others the same bytes; restoring the atlas restores the first build."""
+    import cv2
+
+    from posepile.ds.hi4d_rerender import main as hi4d_rerender
+    from tests.test_thuman2_recipe import _files
+    monkeypatch.delenv('POSEPILE_RENDERER', raising=False)
+    fake.write_fake_release(data_root)
+    renders = data_root / 'hi4d' / 'rerenders'
+    run = lambda: hi4d_rerender.render_stage(data_root=data_root, n_views=N_VIEWS, n_workers=0)  # noqa: E731
+    assert run() == 1
+    first = _files(renders)
+    assert run() == 0 and _files(renders) == first
+    picks = _picks('pair00_hug00', list(fake.FRAMES), 2)
+    frame = picks[0][0]
+    atlas = data_root / 'hi4d' / fake.SEQUENCE / 'frames' / f'Atlas-F{frame:05d}.png'
+    original = atlas.read_bytes()
+    cv2.imwrite(str(atlas), 255 - cv2.imread(str(atlas)))
+    assert run() == 1
+    changed = _files(renders)
+    for view, (view_frame, _) in enumerate(picks):
+        image = f'{fake.SEQUENCE}/{view:04d}.jpg'
+        assert (changed[image][0] != first[image][0]) == (view_frame == frame), view
+        assert changed[image][1] != first[image][1]  # every view of the sequence rendered again
+
+    atlas.write_bytes(original)
+    assert run() == 1
+    assert {k: v[0] for k, v in _files(renders).items()} == {k: v[0] for k, v in first.items()}
+
+
 def test_hi4d_rerender_missing_texture_is_one_line_error(data_root):
     fake.write_fake_release(data_root)
     frame = _picks('pair00_hug00', list(fake.FRAMES), 2)[0][0]  # a frame that is rendered

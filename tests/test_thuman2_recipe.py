@@ -91,6 +91,52 @@ def test_thuman2_recipe_on_fake_release(data_root):
     assert view.read_bytes() == before
 
 
+def _files(folder):
+    """{relpath: (bytes, mtime_ns)} of the files under `folder`."""
+    return {p.relative_to(folder).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(Path(folder).rglob('*')) if p.is_file()}
+
+
+def test_thuman2_changed_scan_input_renders_only_that_scan_again(data_root, monkeypatch):
+    """A changed texture (or fit) of one scan renders that scan's views again, the other scan's files are not
+    touched; restoring the texture restores the first build's bytes (render stage in-process, 2 views)."""
+    import cv2
+
+    from posepile.ds.thuman2 import main as thuman2
+    monkeypatch.delenv('POSEPILE_RENDERER', raising=False)
+    fake.write_fake_release(data_root)
+    renders = data_root / 'thuman2' / 'renders'
+    assert thuman2.render_stage(data_root=data_root, n_views=2, n_workers=0) == len(fake.SCANS)
+    first = _files(renders)
+    assert sorted(first) == sorted(f'{scan}/{v:03d}{suffix}' for scan in fake.SCANS for v in range(2)
+                                   for suffix in ('.jpg', '_mask.png'))
+    of_scan = lambda files, scan: {k: v for k, v in files.items() if k.startswith(f'{scan}/')}  # noqa: E731
+
+    # scan 0001's texture image: other colours, same file name (the OBJ and .mtl are unchanged)
+    texture = data_root / 'thuman2' / 'THuman2.0_Release' / '0001' / 'material0.jpeg'
+    original = texture.read_bytes()
+    image = cv2.imread(str(texture))
+    cv2.imwrite(str(texture), 255 - image)
+    assert thuman2.render_stage(data_root=data_root, n_views=2, n_workers=0) == 1
+    changed = _files(renders)
+    assert of_scan(changed, '0000') == of_scan(first, '0000')  # bytes and mtimes
+    for view in range(2):
+        assert changed[f'0001/{view:03d}.jpg'][0] != first[f'0001/{view:03d}.jpg'][0]
+        assert changed[f'0001/{view:03d}_mask.png'][0] == first[f'0001/{view:03d}_mask.png'][0]  # same geometry
+
+    # scan 0000's fit file rewritten with the same bytes (a new mtime): its views are rendered again, same bytes
+    fit = data_root / 'thuman2' / 'THUman2.0 SMPL-X Paras' / '0000' / 'smplx_param.pkl'
+    fit.write_bytes(fit.read_bytes())
+    assert thuman2.render_stage(data_root=data_root, n_views=2, n_workers=0) == 1
+    refit = _files(renders)
+    assert of_scan(refit, '0001') == of_scan(changed, '0001')
+    assert all(refit[k][0] == first[k][0] and refit[k][1] != first[k][1] for k in of_scan(first, '0000'))
+
+    texture.write_bytes(original)
+    assert thuman2.render_stage(data_root=data_root, n_views=2, n_workers=0) == 1
+    assert {k: v[0] for k, v in _files(renders).items()} == {k: v[0] for k, v in first.items()}
+
+
 def test_thuman2_bad_parameter_file_is_one_line_error(data_root):
     fake.write_fake_release(data_root)
     bad = data_root / 'thuman2' / 'THUman2.0 SMPL-X Paras' / '0001' / 'smplx_param.pkl'

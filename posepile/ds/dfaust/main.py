@@ -15,7 +15,8 @@ Raw layout under $DATA_ROOT/dfaust:
 Stages: `render` (per sequence, sharded by sequence: 200 views by default, each of a random frame with a random
 texture of the subject's gender; the drawn frames are fitted first, the fits cached in posepile_work/fits/<seq>.npz
 with their vertex errors logged; 512x512, posepile.render with the original's view and light distribution,
-resumable by view), `assemble` (all renders as TRAIN).
+resumable by view; a sequence whose registration file, textures, UV mesh or SMPL model changed is rendered
+again, see posepile.render.stage), `assemble` (all renders as TRAIN).
 
 Fits: posepile.bodymodels.fitter (Gauss-Newton on the exact model; $POSEPILE_FITTER=smplfitter for the optional
 smplfitter backend), gendered SMPL with min(128, the model's) betas, as the original's 128-beta gendered fit.
@@ -110,9 +111,15 @@ def read_frames(path, key, frames):
     return vertices
 
 
-@functools.lru_cache(maxsize=2)
 def load_uv_mesh(path):
-    """posepile.render Mesh of smpl_uv.obj (faces, uvs, face_uvs; its vertices are not used)."""
+    """posepile.render Mesh of smpl_uv.obj (faces, uvs, face_uvs; its vertices are not used); cached while the
+    file is unchanged."""
+    from posepile.util.fingerprint import file_stamp
+    return _load_uv_mesh(str(path), str(file_stamp(path)))
+
+
+@functools.lru_cache(maxsize=2)
+def _load_uv_mesh(path, stamp):
     from posepile.render import MeshFormatError, load_obj
     path = Path(path)
     if not path.exists():
@@ -133,8 +140,14 @@ def texture_names(root):
             if (root / gender).is_dir() else [] for gender in REGISTRATION_FILES}
 
 
-@functools.lru_cache(maxsize=4)
 def _texture(path):
+    """The texture image at `path`, cached while the file is unchanged."""
+    from posepile.util.fingerprint import file_stamp
+    return _load_texture(str(path), str(file_stamp(path)))
+
+
+@functools.lru_cache(maxsize=4)
+def _load_texture(path, stamp):
     from posepile.render import MeshFormatError, load_texture
     try:
         return load_texture(path)
@@ -234,6 +247,10 @@ def render_scan(task, options, data_root):
 
 
 def render_tasks(data_root=None):
+    """One task per sequence: key, gender, n_frames, the gender's texture names, the stamps of its input files;
+    one line naming a missing texture set, UV mesh or SMPL model."""
+    from posepile import bodymodels
+    from posepile.render.stage import input_stamps
     root = pipeline.raw_root(NAME, data_root)
     found = sequences(root)
     textures = texture_names(root)
@@ -242,19 +259,22 @@ def render_tasks(data_root=None):
             raise FileNotFoundError(f'{root / TEXTURE_DIR / gender}: no {gender} SMPL UV textures (*.png, *.jpg): put '
                                     f'a texture set there (e.g. SMPLitex, see main.sh)')
     load_uv_mesh(str(root / UV_MESH))  # fail early, in one line
-    return [{'key': key, 'gender': gender, 'n_frames': n_frames, 'textures': textures[gender]}
-            for key, gender, n_frames in found]
+    data_root = root.parent
+    # the stamps of what a sequence's images and labels come from are part of its fingerprint (a changed input
+    # renders its views again): its gender's registration file, textures and SMPL model, the UV mesh
+    inputs = {gender: input_stamps([root / REGISTRATION_FILES[gender], root / UV_MESH, bodymodels.find_model_file(
+        'smpl', gender), *(root / TEXTURE_DIR / gender / name for name in textures[gender])], data_root)
+        for gender in sorted({gender for _, gender, _ in found})}
+    return [{'key': key, 'gender': gender, 'n_frames': n_frames, 'textures': textures[gender],
+             'inputs': inputs[gender]} for key, gender, n_frames in found]
 
 
 def render_stage(shard=None, n_workers=None, data_root=None, n_views=None, backend=None, skip_broken=None):
     """Fit and render the sequences (200 random 512x512 views each; --views, $POSEPILE_RENDER_VIEWS)."""
-    from posepile import bodymodels
     from posepile.render.stage import default_options, run_render_stage
     data_root = Path(data_root) if data_root else pipeline.raw_root(NAME).parent
     n_views = n_views or int(os.environ.get('POSEPILE_RENDER_VIEWS', DEFAULT_VIEWS))
-    tasks = render_tasks(data_root)
-    for gender in sorted({task['gender'] for task in tasks}):
-        bodymodels.find_model_file('smpl', gender)  # fail early, in one line, when a model is missing
+    tasks = render_tasks(data_root)  # fails early, in one line, when a model is missing
     return run_render_stage(tasks, render_scan, pipeline.work_dir(NAME, data_root) / 'renders', data_root,
                             default_options(n_views, backend=backend), shard, n_workers, skip_broken)
 

@@ -88,43 +88,15 @@ def project(points_cam, camera):
 
 
 def read_ply_vertices(path):
-    """(V, 3) float64 vertex positions of a binary little-endian PLY whose vertex element starts with float
-    x, y, z (the EHF alignment meshes: 10475 float32 vertices, metres)."""
-    path = Path(path)
+    """(V, 3) float64 vertex positions of a PLY mesh (the EHF alignment meshes: binary little-endian, 10475 float32
+    vertices, metres), read by posepile.bodymodels.fitting.read_ply_vertices; a one-line EHFFormatError naming
+    the file when it is missing, not a PLY, truncated or has unsupported vertex properties."""
+    from posepile.bodymodels import BodyModelFormatError
+    from posepile.bodymodels.fitting import read_ply_vertices as read_vertices
     try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise EHFFormatError(f'{path}: mesh missing or unreadable ({e})') from e
-    end = raw.find(b'end_header')
-    if not raw.startswith(b'ply') or end < 0:
-        raise EHFFormatError(f'{path}: not a PLY file')
-    header = raw[:end].decode('ascii', 'replace').splitlines()
-    body_start = raw.index(b'\n', end) + 1
-    if 'format binary_little_endian 1.0' not in [h.strip() for h in header]:
-        raise EHFFormatError(f'{path}: only binary little-endian PLY is supported')
-    sizes = {'float': 4, 'float32': 4, 'double': 8, 'float64': 8, 'uchar': 1, 'uint8': 1, 'int': 4, 'int32': 4,
-             'uint': 4, 'short': 2, 'ushort': 2, 'char': 1}
-    n_vertices, properties, element = None, [], None
-    for line in header:
-        parts = line.split()
-        if parts[:1] == ['element']:
-            element = parts[1]
-            if element == 'vertex':
-                n_vertices = int(parts[2])
-            elif n_vertices is None:
-                raise EHFFormatError(f'{path}: the vertex element must come first')
-        elif parts[:1] == ['property'] and element == 'vertex':
-            if parts[1] == 'list':
-                raise EHFFormatError(f'{path}: list properties on vertices are not supported')
-            properties.append((parts[2], parts[1]))
-    if n_vertices is None or [p[0] for p in properties[:3]] != ['x', 'y', 'z'] or \
-            any(t not in ('float', 'float32') for _, t in properties[:3]):
-        raise EHFFormatError(f'{path}: expected a vertex element with float x, y, z first')
-    stride = sum(sizes.get(t, 0) for _, t in properties)
-    if any(t not in sizes for _, t in properties) or len(raw) < body_start + stride * n_vertices:
-        raise EHFFormatError(f'{path}: truncated or unsupported vertex data')
-    record = np.frombuffer(raw, np.uint8, count=stride * n_vertices, offset=body_start).reshape(n_vertices, stride)
-    return np.ascontiguousarray(record[:, :12]).view('<f4').reshape(n_vertices, 3).astype(np.float64)
+        return read_vertices(path)
+    except BodyModelFormatError as e:
+        raise EHFFormatError(str(e)) from None
 
 
 def list_frames(root):

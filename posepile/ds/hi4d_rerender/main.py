@@ -14,7 +14,8 @@ scene without any transform.
 Stages: `render` (per sequence, sharded by sequence: 1000 views by default; view v draws a frame (uniformly, with
 replacement, among the frames that have a scan and a fit) and a person; the camera and lights follow the original's
 distribution aimed at that person's SMPL mesh (its body box centre is the image centre), the whole scan of both
-people is rendered; 512x512 over grey 127, alpha -> mask; resumable by view), `assemble` (all TRAIN).
+people is rendered; 512x512 over grey 127, alpha -> mask; resumable by view; a sequence whose frames/, smpl/,
+meta.npz or SMPL models changed is rendered again, see posepile.render.stage), `assemble` (all TRAIN).
 
 Examples: per render, one per person with >= 6 of their 24 SMPL joints (joints_3d) inside the image, in person
 order; box = the box of the person's projected SMPL vertices, clipped to the image (the original instead ran YOLO
@@ -67,8 +68,12 @@ def scan_frames(seq_dir):
 
 
 def render_tasks(data_root=None):
-    """One task per sequence that has textured scans: key '<pair>_<action>', the frames with a scan and a fit."""
+    """One task per sequence that has textured scans: key '<pair>_<action>', the frames with a scan and a fit,
+    the stamps of its input files (frames/: scans, materials, atlases; smpl/ fits; meta.npz) and of its people's
+    SMPL models (one line naming a missing model), so that a changed input renders the sequence's views again."""
+    from posepile import bodymodels
     from posepile.ds.hi4d.main import load_meta
+    from posepile.render.stage import folder_files, input_stamps
     root = raw_root(data_root)
     seq_dirs = sorted(p.parent for p in root.glob('*/*/meta.npz')) if root.is_dir() else []
     tasks = []
@@ -82,8 +87,11 @@ def render_tasks(data_root=None):
             logger.warning('%s: %d of %d scans have no smpl/<frame>.npz fit: left out', seq_dir,
                            len(scans) - len(frames), len(scans))
         if frames:
+            inputs = [*folder_files(seq_dir / 'frames'), *folder_files(seq_dir / 'smpl'), seq_dir / 'meta.npz',
+                      *(bodymodels.find_model_file('smpl', gender) for gender in sorted(set(genders)))]
             tasks.append({'key': f'{seq_dir.parent.name}_{seq_dir.name}',
-                          'dir': str(seq_dir.relative_to(root)), 'frames': frames, 'genders': genders})
+                          'dir': str(seq_dir.relative_to(root)), 'frames': frames, 'genders': genders,
+                          'inputs': input_stamps(inputs, root.parent)})
     if not tasks:
         raise FileNotFoundError(f'no <pair>/<action>/frames/mesh-f*.obj scans with meta.npz and smpl/ fits under '
                                 f'{root}: extract the Hi4D pair archives there (see main.sh)')
@@ -169,13 +177,10 @@ def render_scan(task, options, data_root):
 
 def render_stage(shard=None, n_workers=None, data_root=None, n_views=None, backend=None, skip_broken=None):
     """Render the sequences (1000 random 512x512 views each; --views, $POSEPILE_RENDER_VIEWS)."""
-    from posepile import bodymodels
     from posepile.render.stage import default_options, run_render_stage
     data_root = Path(data_root) if data_root else raw_root().parent
     n_views = n_views or int(os.environ.get('POSEPILE_RENDER_VIEWS', DEFAULT_VIEWS))
-    tasks = render_tasks(data_root)
-    for gender in sorted({g for task in tasks for g in task['genders']}):
-        bodymodels.find_model_file('smpl', gender)  # fail early, in one line, when a model is missing
+    tasks = render_tasks(data_root)  # fails early, in one line, when a model is missing
     return run_render_stage(tasks, render_scan, work_dir(data_root) / 'renders', data_root,
                             default_options(n_views, backend=backend), shard, n_workers, skip_broken)
 

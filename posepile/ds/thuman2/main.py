@@ -10,7 +10,8 @@ Raw layout under $DATA_ROOT/thuman2:
   code from the file is run). The owners' rule: scan vertices = scale * SMPLX(...).vertices + translation.
 
 Stages: `render` (100 views per scan by default, 512x512, posepile.render with the original's view and light
-distribution; sharded by scan, resumable by render), `assemble` (all renders as TRAIN).
+distribution; sharded by scan, resumable by render; a scan whose files (OBJ, .mtl, texture, fit) or the SMPL-X
+model changed is rendered again, see posepile.render.stage), `assemble` (all renders as TRAIN).
 
 Frames and parameters (posepile/bodymodels/transform.py): the world frame is the scan's frame, its unit taken as
 the metre (camera optical centres in mm = 1000 x scan units). The fit is kept with its scale, X = s * model(pose,
@@ -161,19 +162,20 @@ def render_stage(shard=None, n_workers=None, data_root=None, n_views=None, backe
     """Render the scans (100 random 512x512 views each; --views, $POSEPILE_RENDER_VIEWS)."""
     import os
 
-    from posepile.render.stage import default_options, run_render_stage
-    from posepile.util.fingerprint import file_stamp
+    from posepile import bodymodels
+    from posepile.render.stage import default_options, folder_files, input_stamps, run_render_stage
     data_root = Path(data_root) if data_root else pipeline.raw_root(NAME).parent
     n_views = n_views or int(os.environ.get('POSEPILE_RENDER_VIEWS', DEFAULT_VIEWS))
     root = pipeline.raw_root(NAME, data_root)
-    # the files' stamps are part of each task's fingerprint, so a changed fit or scan redoes the scan's examples
-    # (views whose JPEG and mask exist are reused by posepile.render.stage.render_views)
-    tasks = [{'key': scan, 'inputs': [file_stamp(root / PARAMS_DIR / scan / 'smplx_param.pkl'),
-                                      file_stamp(root / SCAN_DIR / scan / f'{scan}.obj')]}
+    # the stamps of a scan's files (OBJ, .mtl, texture image: its folder) and fit are part of its fingerprint, and
+    # the SMPL-X model's of every scan's (hand PCA): a changed input renders that scan's views again
+    tasks = [{'key': scan, 'inputs': input_stamps([*folder_files(root / SCAN_DIR / scan),
+                                                   root / PARAMS_DIR / scan / 'smplx_param.pkl'], data_root)}
              for scan in scan_ids(data_root)]
     hand_pca_of_model()  # fail early, in one line, when the SMPL-X model is missing
     return run_render_stage(tasks, render_scan, pipeline.work_dir(NAME, data_root) / 'renders', data_root,
-                            default_options(n_views, backend=backend), shard, n_workers, skip_broken)
+                            default_options(n_views, backend=backend), shard, n_workers, skip_broken,
+                            shared_input_files=[bodymodels.find_model_file('smplx', GENDER)])
 
 
 render_stage.cli_options = [('--views', dict(dest='n_views', type=int, default=None)),
