@@ -105,8 +105,15 @@ def compute_mean_bones(examples, joint_info, return_counts=False):
     sums = np.zeros(len(edges), np.float64)
     counts = np.zeros(len(edges), np.int64)
     chunk = 4096
+    # a saved dataset's split exposes its joints as one memory-mapped array: no example objects needed
+    array = examples.coords_array() if hasattr(examples, 'coords_array') else None
     for start in range(0, len(examples), chunk):
-        coords = np.stack([ex.world_coords for ex in examples[start:start + chunk]]).astype(np.float64)
+        if array is not None:
+            coords = np.asarray(array[start:start + chunk], np.float64)
+            if start % (64 * chunk) == 0:
+                examples.release_pages()  # keep the mapped pages read so far out of the resident set
+        else:
+            coords = np.stack([ex.world_coords for ex in examples[start:start + chunk]]).astype(np.float64)
         lengths = np.linalg.norm(coords[:, edges[:, 0]] - coords[:, edges[:, 1]], axis=-1)
         valid = np.isfinite(lengths)
         sums += np.where(valid, lengths, 0).sum(axis=0)

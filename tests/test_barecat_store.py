@@ -222,12 +222,13 @@ def test_lens_model_the_original_cannot_express(tmp_path):
                          [0.1, -0.05, 0.01, 0.001, -0.002], world_up=(0, 0, 1), distortion_model='h36m')
     with pytest.raises(barecat_store.BarecatStoreError, match='train example 1: the camera uses the h36m lens'):
         barecat_store.export_dataset(ds, tmp_path / 'out', image_root=tmp_path)
-    # A crop's camera has no distortion left: exported, the lens model kept in an extra field.
+    # A crop's camera has no distortion left (undistort makes it a plain pinhole): exported.
     h36m.camera.undistort()
     barecat_store.export_dataset(ds, tmp_path / 'out', image_root=tmp_path)
     got = barecat_store.open_dataset(tmp_path / 'out').examples[TRAIN][1]
-    assert got.camera.distortion_model == 'h36m' and got.camera.distortion_coeffs is None
+    assert got.camera.distortion_model == 'opencv' and got.camera.distortion_coeffs is None
     # The older layout still stores the H36M model with its coefficients.
+    h36m.camera.distortion_model = 'h36m'
     h36m.camera.distortion_coeffs = np.array([0.1, -0.05, 0.01, 0.001, -0.002])
     barecat_store.export_dataset(ds, tmp_path / 'old', image_root=tmp_path, schema='posepile')
     got = barecat_store.open_dataset(tmp_path / 'old').examples[TRAIN][1]

@@ -95,19 +95,19 @@ def test_roundtrip_2d(tmp_path):
 def test_failed_save_leaves_old_version_and_no_partial(tmp_path, monkeypatch):
     path = tmp_path / 'z.posepile'
     annotations.save_dataset(make_3d((2, 0, 0)), path)
-    original_save = np.save
+    original_append = annotations._ColumnFiles.append
     calls = {'n': 0}
 
-    def failing_save(f, array, **kwargs):
+    def failing_append(self, name, array):
         calls['n'] += 1
-        if calls['n'] == 5:
+        if calls['n'] == 5:  # a column write in the middle of the save fails
             raise OSError('disk full')
-        return original_save(f, array, **kwargs)
+        return original_append(self, name, array)
 
-    monkeypatch.setattr(np, 'save', failing_save)
+    monkeypatch.setattr(annotations._ColumnFiles, 'append', failing_append)
     with pytest.raises(OSError, match='disk full'):
         annotations.save_dataset(make_3d((5, 0, 0)), path)
-    monkeypatch.setattr(np, 'save', original_save)
+    monkeypatch.setattr(annotations._ColumnFiles, 'append', original_append)
     assert sorted(p.name for p in tmp_path.iterdir()) == ['z.posepile']  # no temp folder left
     assert len(annotations.load_dataset(path).examples[TRAIN]) == 2  # the old version is intact
 

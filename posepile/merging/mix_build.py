@@ -24,7 +24,8 @@ OUT/sources/<dataset>/image_links/ (symlinks to the crop folders under DATA_ROOT
 Datasets a mix names that are not registered yet (or not built) are listed with their build command; the
 build refuses unless --allow-missing, then builds the others.
 Resumable: a finished shard whose union skeleton and bone references are unchanged is skipped; an
-interrupted one resumes inside the Barecat export. Memory: one source at a time, examples streamed; only a
+interrupted one resumes inside the Barecat export. Memory: one source at a time (--workers N: N at a time, in
+forked processes, largest first), examples streamed; only a
 1-byte keep flag per example of the current source is held.
 """
 import argparse
@@ -233,6 +234,14 @@ def source_bone_stats(view, union_edges, chunk=4096):
     local = np.searchsorted(view.present, union_edges[edge_ids])
     sub_index = view.source_index[view.present]
     for segment in view.segments(TRAIN):
+        array = segment.coords_array() if hasattr(segment, 'coords_array') else None  # a saved dataset: columns
+        if array is not None and array.shape[1] > 0:
+            for start in range(0, len(array), chunk):
+                _accumulate(np.asarray(array[start:start + chunk], np.float64)[:, sub_index], local, edge_ids,
+                            sums, counts)
+                if start % (64 * chunk) == 0:
+                    segment.release_pages()  # the pages read so far leave the resident set
+            continue
         batch = []
         for example in segment:
             if example.world_coords is None:
@@ -281,6 +290,13 @@ def plausibility_flags(view, segment, union_edges, reference_mm, always_plausibl
     local = np.searchsorted(view.present, union_edges[inside])
     reference = reference_mm[inside]
     sub_index = view.source_index[view.present]
+    from posepile.preproc.plausibility import column_plausibility_flags
+    columns = None if always_plausible else column_plausibility_flags(segment, sub_index, local, reference)
+    if columns is not None:  # a saved dataset: vectorised over its columns, same rules
+        few, bad = columns
+        report['dropped_few_joints_in_box'] += int(few.sum())
+        report['dropped_implausible_bone'] += int(bad.sum())
+        return ~(few | bad)
     keep = np.ones(len(segment), bool)
     for i, example in enumerate(segment):
         if always_plausible or example.world_coords is None:
@@ -379,7 +395,38 @@ def finished_marker(shard_dir, fingerprint):
 
 # ------------------------------------------------------------------------------------------------------
 # The whole mix
-def build_mix(name, out_dir, allow_missing=False, include_images=True, shard_size='2G'):
+def _export_task(task):
+    entry, shard_dir, fingerprint = task
+    name, reference, union_edges, include_images, shard_size = _POOL_STATE['args']
+    logger.info('%s: exporting', entry.dataset)
+    return entry.dataset, export_source(_POOL_STATE['open_view'](entry), shard_dir, name, reference, union_edges,
+                                        fingerprint, include_images, shard_size)
+
+
+_POOL_STATE = {}  # what forked export workers inherit (the view opener is a closure: not picklable)
+
+
+def _export_all(todo, open_view, args, workers):
+    """Yield (dataset, marker) of every (entry, shard_dir, fingerprint) in `todo`: one source at a time, or in
+    `workers` forked processes, largest source first (each holds one source; the parent only waits)."""
+    _POOL_STATE.update(open_view=open_view, args=args)
+    if workers <= 1 or len(todo) <= 1:
+        yield from map(_export_task, todo)
+        return
+    import multiprocessing
+    from posepile.datasets3d import cache_path
+    from posepile.storage.annotations import describe
+
+    def size(task):
+        try:
+            return sum(describe(cache_path(task[0].dataset))['counts'].values())
+        except (OSError, ValueError, KeyError):
+            return 0
+    with multiprocessing.get_context('fork').Pool(workers, maxtasksperchild=1) as pool:
+        yield from pool.imap_unordered(_export_task, sorted(todo, key=size, reverse=True))
+
+
+def build_mix(name, out_dir, allow_missing=False, include_images=True, shard_size='2G', workers=1):
     """Build mix `name` into `out_dir`. Returns the summary dict (also written to OUT/mix.json).
 
     Raises MixBuildError listing the missing datasets (with their build commands) unless allow_missing.
@@ -417,6 +464,7 @@ def build_mix(name, out_dir, allow_missing=False, include_images=True, shard_siz
     reference_digest = None if reference is None else _digest(np.round(reference, 3).tolist())
 
     sources = {}
+    todo = []
     for entry in ready:
         shard_dir = out_dir / 'sources' / entry.dataset
         fingerprint = _digest([union_digest, reference_digest, entry.suffix, entry.splits, name])
@@ -427,10 +475,11 @@ def build_mix(name, out_dir, allow_missing=False, include_images=True, shard_siz
             if (shard_dir / SOURCE_MARKER).exists():
                 logger.warning('%s: shard built for another skeleton or bone reference; rebuilding', entry.dataset)
                 shutil.rmtree(shard_dir)
-            logger.info('%s: exporting', entry.dataset)
-            marker = export_source(open_view(entry), shard_dir, name, reference, union_edges, fingerprint,
-                                   include_images, shard_size)
+            todo.append((entry, shard_dir, fingerprint))
         sources[entry.dataset] = marker
+    task_args = (name, reference, union_edges, include_images, shard_size)
+    for dataset, marker in _export_all(todo, open_view, task_args, workers):
+        sources[dataset] = marker
 
     registered = [e for e in entries if status[e.dataset] != 'unregistered']
     _write_json(out_dir / 'skeleton_info.json', mixes.skeleton_info(name, union_ji, registered))
@@ -528,8 +577,10 @@ def main(argv=None):
     p.add_argument('name', choices=sorted(mixes.MIXES))
     p.add_argument('out', help='output folder')
     p.add_argument('--allow-missing', action='store_true', help='build from the datasets that are built')
-    p.add_argument('--no-images', action='store_true', help='annotation shards only')
+    p.add_argument('--no-images', '--annotations-only', dest='no_images', action='store_true',
+                   help='annotation shards and skeleton info only, no image archives')
     p.add_argument('--shard-size', default='2G', help='Barecat shard size limit, e.g. 500M, 2G')
+    p.add_argument('--workers', type=int, default=1, help='sources exported in parallel processes (largest first)')
     p = sub.add_parser('list', help='the mixes, their sources, shares and build status')
     p.add_argument('name', nargs='?', choices=sorted(mixes.MIXES))
     args = parser.parse_args(argv)
@@ -538,7 +589,7 @@ def main(argv=None):
         return _list(args.name)
     try:
         summary = build_mix(args.name, args.out, allow_missing=args.allow_missing,
-                            include_images=not args.no_images, shard_size=args.shard_size)
+                            include_images=not args.no_images, shard_size=args.shard_size, workers=args.workers)
     except (MixBuildError, DataRootError) as e:
         print(f'posepile mix build: {e}', file=sys.stderr)
         return 2

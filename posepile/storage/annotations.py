@@ -10,13 +10,17 @@ A dataset saved to `NAME.posepile` is a folder:
                      activity/scene (N,) codes into the vocabularies,
                      image_path_blob + image_path_offsets (UTF-8 strings), mask_counts_blob +
                      mask_counts_offsets + mask_size (N,2) (COCO RLE, size -1 = no mask),
-                     extra_blob + extra_offsets (msgpack of `parameters` / `extra`, empty = None)
+                     extra_blob + extra_offsets (msgpack of `parameters` / `extra`, empty = None);
+                     2D with DensePose points only: has_densepose (N,), densepose_offsets (N+1,) int64 into
+                     densepose_imcoords (M,2) float32 px, densepose_i_faces (M,3) int32 SMPL vertex ids and
+                     densepose_barycoords (M,3) float32
 Loading memory-maps the arrays and builds examples lazily on access, so opening a dataset of millions of
 examples takes milliseconds and little memory. Saving writes a temporary folder and renames it into
 place; an older version is replaced only after the new one is complete.
 """
 import copy
 import json
+import mmap
 import os
 import shutil
 import tempfile
@@ -33,7 +37,7 @@ from posepile.util.errors import InputError
 
 SCHEMA_VERSION = 1
 SPLITS = (TRAIN, VALID, TEST)
-DIST_MODELS = ('opencv', 'h36m')
+DIST_MODELS = ('opencv', 'h36m', 'fisheye', 'fisheye624')  # stored as the index: append only
 
 
 class DatasetFileError(InputError):
@@ -42,21 +46,6 @@ class DatasetFileError(InputError):
 
 # ------------------------------------------------------------------------------------------------------
 # Packing helpers
-def _pack_strings(strings):
-    encoded = [s.encode('utf-8') for s in strings]
-    offsets = np.zeros(len(encoded) + 1, np.int64)
-    np.cumsum([len(b) for b in encoded], out=offsets[1:])
-    blob = np.frombuffer(b''.join(encoded), np.uint8) if encoded else np.zeros(0, np.uint8)
-    return blob, offsets
-
-
-def _pack_bytes(items):
-    offsets = np.zeros(len(items) + 1, np.int64)
-    np.cumsum([len(b) for b in items], out=offsets[1:])
-    blob = np.frombuffer(b''.join(items), np.uint8) if items else np.zeros(0, np.uint8)
-    return blob, offsets
-
-
 def _encode_msgpack(obj):
     from posepile.storage.barecat_store import pack
     return pack(obj)
@@ -67,16 +56,115 @@ def _decode_msgpack(data):
     return unpack(data)
 
 
-def _vocabulary_codes(values):
-    vocab = sorted(set(values))
-    index = {v: i for i, v in enumerate(vocab)}
-    return vocab, np.array([index[v] for v in values], np.uint32)
+class _ColumnFiles:
+    """The .npy column files of a dataset being saved, appended to chunk by chunk (bounded memory: a dataset of
+    millions of examples is written without holding its columns in memory).
+
+    Every column grows along its first axis; its header is written with the final shape when it is closed (the
+    .npy header of a 1-D or 2-D array has the same length for any length, see `_npy_header`)."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.files = {}
+        self.dtypes = {}
+        self.trailing = {}
+        self.lengths = {}
+
+    def append(self, name, array):
+        array = np.asarray(array)
+        f = self.files.get(name)
+        if f is None:
+            f = self.files[name] = self._open(self.folder / f'{name}.npy')
+            self.dtypes[name] = array.dtype
+            self.trailing[name] = array.shape[1:]
+            self.lengths[name] = 0
+            f.write(_npy_header(array.dtype, (0, *array.shape[1:])))
+        if array.dtype != self.dtypes[name] or array.shape[1:] != self.trailing[name]:
+            raise ValueError(f'column {name}: chunk of {array.dtype}{array.shape}, expected '
+                             f'{self.dtypes[name]}(..., {self.trailing[name]})')
+        f.write(np.ascontiguousarray(array).tobytes())
+        self.lengths[name] += len(array)
+
+    @staticmethod
+    def _open(path):
+        return open(path, 'wb')
+
+    def has(self, name):
+        return name in self.files
+
+    def shape(self, name):
+        return (self.lengths[name], *self.trailing[name])
+
+    def close(self, sync=True):
+        """Write the final headers; returns {name: [dtype str, shape list]} (the dataset header's `columns`)."""
+        columns = {}
+        for name, f in self.files.items():
+            shape = self.shape(name)
+            header = _npy_header(self.dtypes[name], shape)
+            f.seek(0)
+            f.write(header)
+            f.flush()
+            if sync:
+                os.fsync(f.fileno())
+            f.close()
+            columns[name] = [str(self.dtypes[name]), list(shape)]
+        self.files = {}
+        return columns
+
+    def abort(self):
+        for f in self.files.values():
+            f.close()
+        self.files = {}
+
+    def remove(self, name):
+        self.files.pop(name).close()
+        (self.folder / f'{name}.npy').unlink()
 
 
-def _columns(examples, is_3d, n_joints):
+def _npy_header(dtype, shape):
+    import io
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buffer, {'descr': np.lib.format.dtype_to_descr(np.dtype(dtype)), 'fortran_order': False,
+                 'shape': tuple(int(x) for x in shape)})
+    header = buffer.getvalue()
+    if len(header) != 128:  # numpy pads headers to leave room for any length; never expected otherwise
+        raise RuntimeError(f'unexpected .npy header length {len(header)} for shape {shape}')
+    return header
+
+
+class _Vocabulary:
+    """Codes in order of first appearance while writing; remapped to the sorted vocabulary at the end."""
+
+    def __init__(self):
+        self.index = {}
+
+    def codes(self, values):
+        index = self.index
+        return np.array([index.setdefault(v, len(index)) for v in values], np.uint32)
+
+    def finish(self, path):
+        """Sorted vocabulary; rewrites the codes in the .npy file at `path` accordingly."""
+        vocab = sorted(self.index)
+        first_seen = list(self.index)
+        remap = np.array([vocab.index(v) for v in first_seen], np.uint32) if first_seen else np.zeros(0, np.uint32)
+        if np.any(remap != np.arange(len(remap))):
+            codes = np.load(path, mmap_mode='r+')
+            for start in range(0, len(codes), 1 << 20):
+                codes[start:start + (1 << 20)] = remap[codes[start:start + (1 << 20)]]
+            codes.flush()
+            del codes
+        return vocab
+
+
+_CHUNK = 4096  # examples converted to column chunks at a time
+_RELEASE_EVERY = 65536  # examples iterated between releases of the mapped pages (LazyExampleList.release_pages)
+
+
+def _chunk_columns(examples, first_index, is_3d, n_joints):
+    """Columns of a chunk of examples (index of the first one: `first_index`, for messages)."""
     n = len(examples)
     n_dims = 3 if is_3d else 2
-    cols = {}
     coords = np.full((n, n_joints, n_dims), np.nan, np.float32)
     bbox = np.zeros((n, 4), np.float32)
     has_cam = np.zeros(n, bool)
@@ -92,25 +180,26 @@ def _columns(examples, is_3d, n_joints):
     extras = []
     has_univ = np.zeros(n, bool)
     univ = None
-    for i, ex in enumerate(examples):
+    for k, ex in enumerate(examples):
+        i = first_index + k
         if not isinstance(ex.image_path, (str, os.PathLike)):
             raise DatasetFileError(f'example {i}: image_path must be a path string, got '
                                    f'{type(ex.image_path).__name__} (crop the examples before saving)')
         values = ex.world_coords if is_3d else ex.coords
         if values is not None:
-            coords[i] = values
-        bbox[i] = ex.bbox
+            coords[k] = values
+        bbox[k] = ex.bbox
         cam = ex.camera
         if cam is not None:
-            has_cam[i] = True
-            cam_R[i], cam_t[i], cam_K[i], cam_up[i] = cam.R, cam.t, cam.intrinsic_matrix, cam.world_up
-            cam_dist_model[i] = DIST_MODELS.index(cam.distortion_model)
+            has_cam[k] = True
+            cam_R[k], cam_t[k], cam_K[k], cam_up[k] = cam.R, cam.t, cam.intrinsic_matrix, cam.world_up
+            cam_dist_model[k] = DIST_MODELS.index(cam.distortion_model)
             if cam.distortion_coeffs is not None:
                 d = cam.distortion_coeffs
-                cam_dist[i, :len(d)] = d
-                cam_dist_n[i] = len(d)
+                cam_dist[k, :len(d)] = d
+                cam_dist_n[k] = len(d)
         if ex.mask is not None:
-            mask_size[i] = ex.mask['size']
+            mask_size[k] = ex.mask['size']
             counts = ex.mask['counts']
             if isinstance(counts, list):
                 raise DatasetFileError(f'example {i}: uncompressed RLE masks are not supported; '
@@ -123,59 +212,147 @@ def _columns(examples, is_3d, n_joints):
         if is_3d and ex.univ_coords is not None:
             if univ is None:
                 univ = np.full((n, n_joints, 3), np.nan, np.float32)
-            has_univ[i] = True
-            univ[i] = ex.univ_coords
-    cols.update(coords=coords, bbox=bbox, has_cam=has_cam, cam_R=cam_R, cam_t=cam_t, cam_K=cam_K,
+            has_univ[k] = True
+            univ[k] = ex.univ_coords
+    cols = dict(coords=coords, bbox=bbox, has_cam=has_cam, cam_R=cam_R, cam_t=cam_t, cam_K=cam_K,
                 cam_up=cam_up, cam_dist=cam_dist, cam_dist_n=cam_dist_n, cam_dist_model=cam_dist_model,
                 mask_size=mask_size)
-    cols['image_path_blob'], cols['image_path_offsets'] = _pack_strings([str(e.image_path) for e in examples])
-    cols['mask_counts_blob'], cols['mask_counts_offsets'] = _pack_bytes(mask_counts)
-    cols['extra_blob'], cols['extra_offsets'] = _pack_bytes(extras)
-    if univ is not None:
-        cols['univ'] = univ
-        cols['has_univ'] = has_univ
-    return cols
+    blobs = {'image_path': [str(e.image_path).encode('utf-8') for e in examples], 'mask_counts': mask_counts,
+             'extra': extras}
+    return cols, blobs, (univ, has_univ)
+
+
+def _write_columns(examples, n_total, is_3d, n_joints, files):
+    """Write all columns of `examples` (an iterable of n_total examples, iterated once) into `files`.
+    Returns the vocabularies {'activity': _Vocabulary, 'scene': _Vocabulary} (3D has activity)."""
+    vocabularies = {'scene': _Vocabulary()}
+    if is_3d:
+        vocabularies['activity'] = _Vocabulary()
+    blob_ends = {name: 0 for name in ('image_path', 'mask_counts', 'extra')}
+    for name in blob_ends:
+        files.append(f'{name}_offsets', np.zeros(1, np.int64))
+    n_done = 0
+    has_densepose = False
+    iterator = iter(examples)
+    while True:
+        chunk = []
+        for ex in iterator:
+            chunk.append(ex)
+            if len(chunk) == _CHUNK:
+                break
+        if not chunk:
+            break
+        cols, blobs, (univ, has_univ) = _chunk_columns(chunk, n_done, is_3d, n_joints)
+        for name, array in cols.items():
+            files.append(name, array)
+        for name, items in blobs.items():
+            sizes = np.fromiter((len(b) for b in items), np.int64, len(items))
+            files.append(f'{name}_offsets', blob_ends[name] + np.cumsum(sizes))
+            blob_ends[name] += int(sizes.sum())
+            files.append(f'{name}_blob', np.frombuffer(b''.join(items), np.uint8))
+        if is_3d:
+            if univ is not None and not files.has('univ'):  # the first example with univ: earlier ones NaN
+                files.append('univ', np.zeros((0, n_joints, 3), np.float32))
+                for start in range(0, n_done, _CHUNK):
+                    files.append('univ', np.full((min(_CHUNK, n_done - start), n_joints, 3), np.nan, np.float32))
+            if files.has('univ'):
+                files.append('univ', univ if univ is not None else
+                             np.full((len(chunk), n_joints, 3), np.nan, np.float32))
+            files.append('has_univ', has_univ)
+            files.append('activity', vocabularies['activity'].codes([e.activity_name for e in chunk]))
+        files.append('scene', vocabularies['scene'].codes([e.scene_name for e in chunk]))
+        if not is_3d:
+            has_densepose |= _append_densepose(chunk, n_done, files)
+        n_done += len(chunk)
+    if n_done != n_total:
+        raise DatasetFileError(f'the dataset lists {n_total} examples but yielded {n_done}')
+    if n_done == 0:  # columns of an empty dataset, with their shapes
+        cols, blobs, _ = _chunk_columns([], 0, is_3d, n_joints)
+        for name, array in cols.items():
+            files.append(name, array)
+        for name in blobs:
+            files.append(f'{name}_blob', np.zeros(0, np.uint8))
+        if is_3d:
+            files.append('has_univ', np.zeros(0, bool))
+            files.append('activity', np.zeros(0, np.uint32))
+        files.append('scene', np.zeros(0, np.uint32))
+    if is_3d and not files.has('univ'):
+        files.remove('has_univ')
+    if not is_3d:
+        for name in ('has_densepose', 'densepose_offsets', 'densepose_imcoords', 'densepose_i_faces',
+                     'densepose_barycoords'):
+            if files.has(name) and not has_densepose:
+                files.remove(name)
+    return vocabularies
+
+
+def _append_densepose(chunk, first_index, files):
+    """DensePose points of a chunk of 2D examples, concatenated, with per-example offsets (N+1 in all).
+    Returns whether any example of the chunk has DensePose."""
+    from posepile.datasets2d import DensePose
+    parts = [DensePose.make(getattr(ex, 'densepose', None)) for ex in chunk]
+    if not files.has('densepose_offsets'):
+        files.append('densepose_offsets', np.zeros(1, np.int64))
+        files.densepose_end = 0
+    sizes = np.array([0 if d is None else d.n_points for d in parts], np.int64)
+    files.append('has_densepose', np.array([d is not None for d in parts], bool))
+    files.append('densepose_offsets', files.densepose_end + np.cumsum(sizes))
+    files.densepose_end += int(sizes.sum())
+    present = [d for d in parts if d is not None]
+    for name, width, dtype in (('imcoords', 2, np.float32), ('i_faces', 3, np.int32), ('barycoords', 3, np.float32)):
+        values = (np.concatenate([getattr(d, name) for d in present]).reshape(-1, width) if present
+                  else np.zeros((0, width), dtype))
+        files.append(f'densepose_{name}', values)
+    return bool(present)
 
 
 # ------------------------------------------------------------------------------------------------------
 # Save
 def save_dataset(dataset, path):
-    """Save a Pose3DDataset or Pose2DDataset to the folder `path` (atomically)."""
+    """Save a Pose3DDataset or Pose2DDataset to the folder `path` (atomically).
+
+    The examples are read once, split by split, and written in chunks: memory stays bounded for any size when
+    the example lists are lazy (e.g. a generator-backed sequence with len())."""
     path = Path(path)
     is_3d = isinstance(dataset, Pose3DDataset)
     if not is_3d and not isinstance(dataset, Pose2DDataset):
         raise TypeError(f'Cannot save {type(dataset).__name__}; expected Pose3DDataset or Pose2DDataset')
-    examples = [ex for split in SPLITS for ex in dataset.examples[split]]
     n_joints = dataset.joint_info.n_joints
-    columns = _columns(examples, is_3d, n_joints)
+    counts = [len(dataset.examples[s]) for s in SPLITS]
     header = {
         'schema_version': SCHEMA_VERSION,
         'kind': '3d' if is_3d else '2d',
         'joint_names': list(dataset.joint_info.names),
         'joint_edges': [list(map(int, e)) for e in dataset.joint_info.stick_figure_edges],
-        'counts': [len(dataset.examples[s]) for s in SPLITS],
+        'counts': counts,
     }
     if is_3d:
-        header['activity_vocab'], columns['activity'] = _vocabulary_codes([e.activity_name for e in examples])
         for attr in ('train_bones', 'trainval_bones'):
             value = getattr(dataset, attr, None)
             header[attr] = None if value is None else [None if np.isnan(v) else float(v) for v in value]
-    header['scene_vocab'], columns['scene'] = _vocabulary_codes([e.scene_name for e in examples])
-    header['columns'] = {name: [str(a.dtype), list(a.shape)] for name, a in columns.items()}
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp_dir = Path(tempfile.mkdtemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp'))
+    files = _ColumnFiles(tmp_dir)
     try:
-        for name, array in columns.items():
-            with open(tmp_dir / f'{name}.npy', 'wb') as f:
-                np.save(f, array, allow_pickle=False)
-                f.flush()
-                os.fsync(f.fileno())
+        examples = (ex for split in SPLITS for ex in dataset.examples[split])
+        vocabularies = _write_columns(examples, sum(counts), is_3d, n_joints, files)
+        columns = files.close()
+        if is_3d:
+            header['activity_vocab'] = vocabularies['activity'].finish(tmp_dir / 'activity.npy')
+        header['scene_vocab'] = vocabularies['scene'].finish(tmp_dir / 'scene.npy')
+        header['columns'] = columns
         # The header is written last: a folder without it is never a finished dataset.
         fileio.save_json(header, tmp_dir / 'header.json')
         _replace_dir(tmp_dir, path)
-    except BaseException:
+    except BaseException as e:
+        files.abort()
         shutil.rmtree(tmp_dir, ignore_errors=True)
+        if isinstance(e, OSError) and (e.filename is None or str(e.filename).startswith(str(tmp_dir))):
+            # e.g. ENOSPC from write() names no file, or only the temporary one: name the cache being written
+            if e.errno is None:
+                raise OSError(f'{path}: {e} while writing the dataset cache') from e
+            raise OSError(e.errno, f'{e.strerror} while writing the dataset cache', str(path)) from e
         raise
     return path
 
@@ -215,7 +392,28 @@ class LazyExampleList:
 
     def __iter__(self):
         for i in range(self._start, self._stop):
+            if (i - self._start) % _RELEASE_EVERY == _RELEASE_EVERY - 1:
+                self.release_pages()
             yield self._store.make_example(i)
+
+    def release_pages(self):
+        """Unmap the pages of the columns read so far from this process (they stay in the page cache): a pass
+        over millions of examples would otherwise keep every page it touched in its resident set."""
+        self._store.release_pages()
+
+    def column(self, name):
+        """Rows of this split of a stored column (memory-mapped; see the module docstring), or None."""
+        array = self._store.c.get(name)
+        return None if array is None else array[self._start:self._stop]
+
+    def example(self, index):
+        """Example `index` of this split (as [index], without the bounds checks)."""
+        return self._store.make_example(self._start + index)
+
+    def coords_array(self):
+        """The joints of this split as one memory-mapped (N, J, 3|2) float32 array (world_coords in mm for 3D,
+        coords in px for 2D; NaN = invalid): for vectorised statistics without building examples."""
+        return self._store.c['coords'][self._start:self._stop]
 
     def __eq__(self, other):
         return list(self) == list(other)
@@ -226,9 +424,17 @@ class _ColumnStore:
         self.path = path
         self.header = header
         self.c = columns
+        self.mmaps = [m for m in (getattr(a.base, '_mmap', None) for a in columns.values()) if m is not None]
         self.is_3d = header['kind'] == '3d'
         self.scene_vocab = header['scene_vocab']
         self.activity_vocab = header.get('activity_vocab')
+
+    def release_pages(self):
+        for m in self.mmaps:
+            try:
+                m.madvise(mmap.MADV_DONTNEED)
+            except (AttributeError, OSError, ValueError):  # not on this platform, or closed
+                pass
 
     def _string(self, name, i):
         offsets = self.c[f'{name}_offsets']
@@ -254,10 +460,16 @@ class _ColumnStore:
         scene = self.scene_vocab[int(c['scene'][i])]
         if self.is_3d:
             univ = np.array(c['univ'][i]) if 'has_univ' in c and c['has_univ'][i] else None
-            return Pose3DExample(image_path, coords, bbox, camera,
+            return Pose3DExample(image_path, coords if coords.shape[0] else None, bbox, camera,  # 0 joints: None
                                  activity_name=self.activity_vocab[int(c['activity'][i])], scene_name=scene,
                                  mask=mask, univ_coords=univ, parameters=extra)
-        return Pose2DExample(image_path, coords, bbox, mask=mask, camera=camera, scene_name=scene, extra=extra)
+        densepose = None
+        if 'has_densepose' in c and c['has_densepose'][i]:
+            start, stop = c['densepose_offsets'][i:i + 2]
+            densepose = (np.array(c['densepose_imcoords'][start:stop]), np.array(c['densepose_i_faces'][start:stop]),
+                         np.array(c['densepose_barycoords'][start:stop]))
+        return Pose2DExample(image_path, coords, bbox, mask=mask, camera=camera, scene_name=scene, extra=extra,
+                             densepose=densepose)
 
 
 def load_dataset(path, mmap=True):
@@ -289,7 +501,8 @@ def load_dataset(path, mmap=True):
             raise DatasetFileError(f'{file}: unreadable or truncated ({e})') from e
         if str(array.dtype) != dtype or list(array.shape) != shape:
             raise DatasetFileError(f'{file}: has {array.dtype}{list(array.shape)}, header says {dtype}{shape}')
-        columns[name] = array
+        # a plain ndarray view of the memory map: indexing the np.memmap subclass is several times slower
+        columns[name] = array.view(np.ndarray) if isinstance(array, np.memmap) else array
     store = _ColumnStore(path, header, columns)
     joint_info = JointInfo(header['joint_names'], header['joint_edges'])
     bounds = np.concatenate([[0], np.cumsum(header['counts'])])

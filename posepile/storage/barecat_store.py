@@ -625,30 +625,59 @@ def _put(archive, key, value):
     archive[key] = value
 
 
+class _PeopleInImage:
+    """NN of the next example of an image path (0, 1, ...) in bounded memory for millions of mostly unique
+    paths: the hashes of the paths seen once, exact counts only for the paths seen again. (Two paths with the
+    same 64-bit hash would number the second one from 01: the keys stay unique and readers take the image
+    path from everything before the last '_'.)"""
+
+    def __init__(self):
+        self.seen_hashes = set()
+        self.repeated = {}
+
+    def next_number(self, impath):
+        h = hash(impath)
+        if h not in self.seen_hashes:
+            self.seen_hashes.add(h)
+            return 0
+        nn = self.repeated.get(impath, 1)
+        self.repeated[impath] = nn + 1
+        return nn
+
+
 def _export_original(dataset, ann, images):
     is_3d = isinstance(dataset, Pose3DDataset)
     progress = _progress(dataset)
     tables = {}
     counts = {}
+    fresh = ann.num_files == 0  # a new export: no entry to compare with or to remove (one SQLite call per entry)
     for split, phase in PHASES.items():
-        keys = []
-        people_in_image = {}
+        key_blob = bytearray()  # the key table as it grows (a list of millions of key strings would take ~1 GB)
+        n_keys = 0
+        people_in_image = _PeopleInImage()
         for index, example in enumerate(dataset.examples[split]):
             where = f'{SPLIT_NAMES[split]} example {index}'
             impath = str(example.image_path)
-            nn = people_in_image.get(impath, 0)
-            people_in_image[impath] = nn + 1
+            nn = people_in_image.next_number(impath)
             key = f'{phase}/{impath}_{nn:02d}.msgpack'
-            _put(ann, key, pack_np(encode_example_original(example, where)))
-            keys.append(key)
+            value = pack_np(encode_example_original(example, where))
+            if fresh:
+                ann[key] = value
+            else:
+                _put(ann, key, value)
+            key_blob += key.encode('utf-8') + b'\0'
+            n_keys += 1
             images.add(impath, where)
             progress.update()
-        # Entries of an earlier export that this dataset no longer has would be read as examples.
-        expected = set(keys)
-        for stale in [k for k in _list_phase_keys(ann, phase) if k not in expected]:
-            del ann[stale]
-        tables[phase] = KeyTable.from_keys(keys).blob
-        counts[phase] = len(keys)
+        del people_in_image
+        if not fresh:
+            # Entries of an earlier export that this dataset no longer has would be read as examples.
+            expected = set(KeyTable(key_blob))
+            for stale in [k for k in _list_phase_keys(ann, phase) if k not in expected]:
+                del ann[stale]
+            del expected
+        tables[phase] = bytes(key_blob)
+        counts[phase] = n_keys
     progress.close()
     extras = {'layout_version': LAYOUT_VERSION, 'kind': '3d' if is_3d else '2d', 'counts': counts,
               'has_images': images.archive is not None}
@@ -734,7 +763,11 @@ def _open_readonly(path):
         # barecat >= 0.3 warns about index schema 0.2 (what barecat 0.2 writes) on every open; that concerns
         # directory statistics after moves or deletions, never reading.
         warnings.filterwarnings('ignore', message='Schema 0.2 has a trigger bug')
-        return barecat.Barecat(path, readonly=True)
+        archive = barecat.Barecat(path, readonly=True)
+    # SQLite's own page cache (bounded) instead of barecat's 30 GB memory map of the index: random reads over a
+    # multi-GB index would otherwise bring all of it into every reader process's resident set.
+    archive.index.cursor.execute('PRAGMA mmap_size = 0')
+    return archive
 
 
 def is_legacy_metadata(metadata):
@@ -941,8 +974,8 @@ def _check_checksums(path, archive):
     problems = []
     shard_paths = sorted(path.parent.glob(f'{path.name}-shard-*'))
     shard_sizes = {int(p.name.rsplit('-', 1)[1]): p.stat().st_size for p in shard_paths}
-    for info in tqdm(list(archive.index.iter_all_fileinfos()), desc=f'verify {path.name}',
-                     disable=archive.num_files < 1000):
+    for info in tqdm(archive.index.iter_all_fileinfos(), total=archive.num_files, desc=f'verify {path.name}',
+                     disable=archive.num_files < 1000):  # streamed: millions of entries
         shard_file = f'{path.name}-shard-{info.shard:05d}'
         if info.shard not in shard_sizes:
             problems.append(f'{shard_file}: missing shard (needed by entry {info.path})')
@@ -994,26 +1027,27 @@ def _check_contents(out_dir, archives, earlier_problems, decode_images):
         has_images = extras.get('has_images', True)
         plan = {}
         for phase, table in tables.items():
-            present = set(_list_phase_keys(ann, phase))
-            expected = list(table)
             count = extras.get('counts', {}).get(phase)
-            if count is not None and count != len(expected):
-                problems.append(f'annotations.barecat: phase {phase} lists {len(expected)} keys, '
+            if count is not None and count != len(table):
+                problems.append(f'annotations.barecat: phase {phase} lists {len(table)} keys, '
                                 f'metadata says {count}')
-            extra_keys = present - set(expected)
-            if extra_keys:
-                problems.append(f'annotations.barecat: {len(extra_keys)} entries under {phase}/ are not in '
-                                f'{KEY_TABLE_KEY}, e.g. {sorted(extra_keys)[0]}')
-            plan[phase] = (expected, present)
+            plan[phase] = (table, None)  # presence: looked up key by key (no set of millions of keys)
     for phase, (keys, present) in plan.items():
+        n_missing = 0
         for key in tqdm(keys, desc=f'decode {phase}', disable=len(keys) < 1000):
-            if key not in present:
+            if present is not None and key not in present:
                 problems.append(f'annotations.barecat: entry {key} is missing')
                 continue
             if key in bad_entries:
                 continue
             try:
-                d = unpack(ann[key])
+                raw = ann[key]
+            except KeyError:
+                problems.append(f'annotations.barecat: entry {key} is missing')
+                n_missing += 1
+                continue
+            try:
+                d = unpack(raw)
                 example = (decode_example(d, is_3d) if legacy else decode_example_original(d, is_3d, n_joints))
             except Exception as e:
                 problems.append(f'annotations.barecat: entry {key} does not decode ({e})')
@@ -1030,7 +1064,23 @@ def _check_contents(out_dir, archives, earlier_problems, decode_images):
                         _check_jpeg(images[impath])
                     except Exception as e:
                         problems.append(f'images.barecat: entry {impath} does not decode ({e})')
+        if present is None:
+            problems += _check_no_extra_keys(ann, phase, keys, n_missing)
     return problems
+
+
+def _check_no_extra_keys(ann, phase, table, n_missing):
+    """Entries under '<phase>/' that the key table does not list (counted in SQL; listed only if there are)."""
+    n_present = ann.index.fetch_one('SELECT COUNT(*) FROM files WHERE path >= ? AND path < ?',
+                                    (phase + '/', phase + '0'))[0]
+    if n_present <= len(table) - n_missing:
+        return []
+    expected = set(table)
+    extra_keys = [k for k in _list_phase_keys(ann, phase) if k not in expected]
+    if not extra_keys:
+        return []
+    return [f'annotations.barecat: {len(extra_keys)} entries under {phase}/ are not in {KEY_TABLE_KEY}, '
+            f'e.g. {sorted(extra_keys)[0]}']
 
 
 def _check_jpeg(data):

@@ -42,10 +42,14 @@ class TorchPoseDataset(Dataset):
     item's image (projected like the joints), densepose_i_faces (M, 3) int64 SMPL vertex ids,
     densepose_barycoords (M, 3) float32, densepose_valid (M,) bool (False for padding; all False for an
     example without DensePose).
+    load_images=False: the annotations only (no `image`; the geometry as with images), e.g. to measure or
+    to train on the joints alone.
     """
 
-    def __init__(self, barecat_dir, split=TRAIN, output_size=256, padding=1.25, max_densepose_points=0):
-        self.store = BarecatDataset(barecat_dir)
+    def __init__(self, barecat_dir, split=TRAIN, output_size=256, padding=1.25, max_densepose_points=0,
+                 load_images=True):
+        self.store = BarecatDataset(barecat_dir, load_images=load_images)
+        self.load_images = load_images
         self.split = split
         self.output_size = output_size
         self.padding = padding
@@ -61,14 +65,17 @@ class TorchPoseDataset(Dataset):
         camera = example.camera
         if camera is None:  # 2D datasets without a camera: a pinhole camera of the crop itself
             from posepile.util.camera import Camera
-            h, w = example.image.shape[:2]
+            h, w = example.image.shape[:2] if example.image is not None else (size, size)
             camera = Camera(intrinsic_matrix=[[max(h, w), 0, (w - 1) / 2], [0, max(h, w), (h - 1) / 2],
                                               [0, 0, 1]], world_up=(0, -1, 0))
         new_camera = fixed_size_camera(camera, example.bbox, size, self.padding)
-        image = reproject_image(example.image, camera, new_camera, (size, size), antialias_factor=2)
-        item = {'image': torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
-                'intrinsics': torch.from_numpy(new_camera.intrinsic_matrix.astype(np.float32)),
+        item = {'intrinsics': torch.from_numpy(new_camera.intrinsic_matrix.astype(np.float32)),
                 'image_path': str(example.image_path)}
+        if self.load_images:
+            if example.image is None:  # an annotation-only archive: the crop under DATA_ROOT
+                example.image = self.store.read_image(example.image_path)
+            image = reproject_image(example.image, camera, new_camera, (size, size), antialias_factor=2)
+            item['image'] = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
         if self.store.is_3d:
             world = example.world_coords
             if world is None:  # parametric-only example: no joints stored (body-model parameters only)
