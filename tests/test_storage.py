@@ -132,3 +132,34 @@ def test_unsaved_frames_are_rejected(tmp_path):
     ds.examples[TRAIN][0].image_path = np.zeros((2, 2, 3), np.uint8)
     with pytest.raises(annotations.DatasetFileError, match='crop the examples before saving'):
         annotations.save_dataset(ds, tmp_path / 'f.posepile')
+
+
+def test_cache_with_old_camera_frame_parameters_is_refused(tmp_path):
+    """3D caches say their parameters are world-frame; one without that mark that holds parameters was built
+    with camera-frame parameters (before the interop change) and must be rebuilt, not silently misread."""
+    import json
+
+    import pytest
+
+    from posepile.datasets3d import Pose3DDataset, Pose3DExample
+    from posepile.joint_info import JointInfo
+    from posepile.storage.annotations import DatasetFileError, load_dataset, save_dataset
+    from posepile.util.camera import Camera
+    camera = Camera(intrinsic_matrix=np.array([[500, 0, 64], [0, 500, 64], [0, 0, 1.0]]))
+    params = {'type': 'smpl', 'gender': 'neutral', 'pose': np.zeros(72, np.float32),
+              'shape': np.zeros(10, np.float32), 'trans': np.array([0, 0, 3], np.float32)}
+    for with_parameters in (True, False):
+        example = Pose3DExample('a.jpg', np.ones((2, 3), np.float32), np.array([0, 0, 10, 10], np.float32), camera,
+                                parameters=params if with_parameters else None)
+        path = tmp_path / f'd{with_parameters}.posepile'
+        save_dataset(Pose3DDataset(JointInfo('a,b', 'a-b'), [example]), path)
+        assert load_dataset(path).examples[0][0].world_coords.shape == (2, 3)
+        header = json.loads((path / 'header.json').read_text())
+        assert header['parameters_frame'] == 'world'
+        del header['parameters_frame']
+        (path / 'header.json').write_text(json.dumps(header))
+        if with_parameters:
+            with pytest.raises(DatasetFileError, match='camera-frame convention; rebuild'):
+                load_dataset(path)
+        else:
+            assert len(load_dataset(path).examples[0]) == 1  # nothing to misread

@@ -36,6 +36,9 @@ from posepile.util.camera import Camera
 from posepile.util.errors import InputError
 
 SCHEMA_VERSION = 1
+# 3D headers say in which frame `parameters` are: 'world' (the frame of world_coords, posepile.bodymodels
+# transform.py). Older caches without it hold camera-frame parameters: refused on load (rebuild).
+PARAMETERS_FRAME = 'world'
 SPLITS = (TRAIN, VALID, TEST)
 DIST_MODELS = ('opencv', 'h36m', 'fisheye', 'fisheye624')  # stored as the index: append only
 
@@ -327,6 +330,7 @@ def save_dataset(dataset, path):
         'counts': counts,
     }
     if is_3d:
+        header['parameters_frame'] = PARAMETERS_FRAME
         for attr in ('train_bones', 'trainval_bones'):
             value = getattr(dataset, attr, None)
             header[attr] = None if value is None else [None if np.isnan(v) else float(v) for v in value]
@@ -503,6 +507,12 @@ def load_dataset(path, mmap=True):
             raise DatasetFileError(f'{file}: has {array.dtype}{list(array.shape)}, header says {dtype}{shape}')
         # a plain ndarray view of the memory map: indexing the np.memmap subclass is several times slower
         columns[name] = array.view(np.ndarray) if isinstance(array, np.memmap) else array
+    if (header['kind'] == '3d' and header.get('parameters_frame') != PARAMETERS_FRAME
+            and 'extra_offsets' in columns and np.any(np.diff(columns['extra_offsets']) > 0)):
+        # built before body-model parameters moved to the world frame (they were in each crop camera's frame)
+        raise DatasetFileError(
+            f'{path}: its body-model parameters are in the old camera-frame convention; rebuild it (rerun the '
+            f"recipe's assemble stage: the crops are reused)")
     store = _ColumnStore(path, header, columns)
     joint_info = JointInfo(header['joint_names'], header['joint_edges'])
     bounds = np.concatenate([[0], np.cumsum(header['counts'])])
