@@ -65,19 +65,9 @@ def forward_kinematics(arrays, parents, pose, betas, trans):
 
 
 def render(pixels, mask_box=None, sigma=2.0):
-    canvas = np.full((HEIGHT, WIDTH), BACKGROUND, np.float32)
-    for u, v in pixels:
-        x0, y0 = int(round(u)) - 12, int(round(v)) - 12
-        if not (0 <= x0 and x0 + 25 <= WIDTH and 0 <= y0 and y0 + 25 <= HEIGHT):
-            continue
-        ys, xs = np.mgrid[y0:y0 + 25, x0:x0 + 25]
-        canvas[y0:y0 + 25, x0:x0 + 25] += 200 * np.exp(-((xs - u) ** 2 + (ys - v) ** 2) / (2 * sigma ** 2))
-    image = np.repeat(np.clip(canvas, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
-    mask = np.zeros((HEIGHT, WIDTH), np.uint8)
-    if mask_box is not None:
-        x0, y0, x1, y1 = np.round(mask_box).astype(int)
-        mask[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)] = 255
-    return image, mask
+    """(RGB image with a dot at each pixel, uint8 mask 255 inside mask_box), WIDTH x HEIGHT."""
+    from tests.fakes import genebody
+    return genebody.render(pixels, WIDTH, HEIGHT, mask_box, sigma)
 
 
 def write_json(path, obj):
