@@ -52,16 +52,9 @@ def project(points_mm, centre_m, rotation, K):
 
 
 def forward_kinematics(arrays, parents, pose, betas, trans):
-    """(J, 3) m: joints of a toy model, computed here from the arrays (independent of posepile.bodymodels)."""
-    v_shaped = arrays['v_template'] + arrays['shapedirs'][..., :len(betas)] @ betas
-    rest = arrays['J_regressor'] @ v_shaped
-    local = [cv2.Rodrigues(np.asarray(r, np.float64))[0] for r in np.reshape(pose, (-1, 3))]
-    rotations, joints = [local[0]], [rest[0]]
-    for j in range(1, len(parents)):
-        p = parents[j]
-        rotations.append(rotations[p] @ local[j])
-        joints.append(joints[p] + rotations[p] @ (rest[j] - rest[p]))
-    return np.array(joints) + trans
+    """(J, 3) m: joints of a toy model, computed from its arrays (independent of posepile.bodymodels)."""
+    from tests.fakes import genebody
+    return genebody.forward_kinematics(arrays, parents, pose, betas, trans)
 
 
 def render(pixels, mask_box=None, sigma=2.0):

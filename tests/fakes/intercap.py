@@ -55,22 +55,11 @@ def write_toy_smplx_with_hands(model_dir, gender, seed=0, scale=MODEL_SCALE, n_s
 
 
 def forward_kinematics(arrays, parents, pose, betas, trans, expression=None, n_shape_columns=None):
-    """(J, 3) m: joints of a toy model from its arrays (independent of posepile.bodymodels): rest joints
-    J_regressor @ (v_template + shapedirs[:, :, :b] betas [+ expression columns after n_shape_columns]), then the
-    kinematic chain of the axis-angle pose, plus trans."""
-    betas = np.asarray(betas, np.float64)
-    v_shaped = arrays['v_template'] + arrays['shapedirs'][..., :len(betas)] @ betas
-    if expression is not None:
-        start = n_shape_columns
-        v_shaped = v_shaped + arrays['shapedirs'][..., start:start + len(expression)] @ np.asarray(expression)
-    rest = arrays['J_regressor'] @ v_shaped
-    local = [cv2.Rodrigues(np.asarray(r, np.float64))[0] for r in np.reshape(pose, (-1, 3))]
-    rotations, joints = [local[0]], [rest[0]]
-    for j in range(1, len(parents)):
-        p = parents[j]
-        rotations.append(rotations[p] @ local[j])
-        joints.append(joints[p] + rotations[p] @ (rest[j] - rest[p]))
-    return np.array(joints) + trans
+    """(J, 3) m: joints of a toy model from its arrays (independent of posepile.bodymodels); the expression
+    blend shapes start at column n_shape_columns of shapedirs."""
+    from tests.fakes import genebody
+    return genebody.forward_kinematics(arrays, parents, np.asarray(pose), np.asarray(betas, np.float64), trans,
+                                       None if expression is None else np.asarray(expression), n_shape_columns)
 
 
 def camera_for_yaw(yaw_deg, centre_m=PERSON_CENTRE_M, distance_m=3.0):
