@@ -104,3 +104,16 @@ def iou_from_counts(tp, fp, fn):
     tp, fp, fn = (np.asarray(v, np.float64) for v in (tp, fp, fn))
     with np.errstate(invalid='ignore', divide='ignore'):
         return tp / (tp + fp + fn)
+
+
+class SMPLModelCache:
+    """Gendered SMPL models from one folder, each loaded once: cache(gender) -> posepile.bodymodels model."""
+
+    def __init__(self, model_dir):
+        self.model_dir, self.models = model_dir, {}
+
+    def __call__(self, gender):
+        if gender not in self.models:
+            from posepile import bodymodels
+            self.models[gender] = bodymodels.load('smpl', gender, self.model_dir)
+        return self.models[gender]

@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from posepile.eval.mesh_metrics import SMPLModelCache as ModelCache
 from posepile.eval import alignment, mesh_metrics, report
 from posepile.eval.mesh_predictions import (check_pose_scale, float_array, match_rows,
                                             optional_strings, read_prediction_arrays, restrict_rows)
@@ -126,15 +127,6 @@ def to_camera(points, extrinsics):
     return np.einsum('nij,npj->npi', extrinsics[:, :3, :3], points) + extrinsics[:, np.newaxis, :3, 3]
 
 
-class ModelCache:
-    def __init__(self, model_dir):
-        self.model_dir, self.models = model_dir, {}
-
-    def __call__(self, gender):
-        if gender not in self.models:
-            from posepile import bodymodels
-            self.models[gender] = bodymodels.load('smpl', gender, self.model_dir)
-        return self.models[gender]
 
 
 def ground_truth(sequences, models):

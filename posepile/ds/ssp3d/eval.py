@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from posepile.eval.mesh_metrics import SMPLModelCache as ModelCache
 from posepile.eval import alignment, mesh_metrics, report
 from posepile.eval.mesh_predictions import (PredictionError, check_pose_scale, float_array, match_rows,
                                             optional_strings, read_prediction_arrays)
@@ -107,15 +108,6 @@ def tpose_vertices_mm(model, betas):
     return out['vertices'].astype(np.float64) * 1000
 
 
-class ModelCache:
-    def __init__(self, model_dir):
-        self.model_dir, self.models = model_dir, {}
-
-    def __call__(self, gender):
-        if gender not in self.models:
-            from posepile import bodymodels
-            self.models[gender] = bodymodels.load('smpl', gender, self.model_dir)
-        return self.models[gender]
 
 
 def ground_truth_tpose(labels, models):
